@@ -1,0 +1,104 @@
+"""The database engine and sessions, from LOYALFLOW_DATABASE_URL (default: a SQLite file here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.engine.url import URL
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from audiences.errors import DatabaseUnavailable, DatabaseURLInvalid
+from audiences.settings import database_settings
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+
+def safe_url(url: str | URL) -> str:
+    """The URL with its password masked, fit for messages and logs."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def parse_url(url: str) -> URL:
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise DatabaseURLInvalid(
+            f"LOYALFLOW_DATABASE_URL is not a database URL: {url!r} "
+            "(expected e.g. sqlite:///loyalflow.db or postgresql+psycopg://user@host/db)"
+        ) from None
+    if parsed.get_backend_name() not in SUPPORTED_BACKENDS:
+        raise DatabaseURLInvalid(
+            f"unsupported database {parsed.get_backend_name()!r} in {safe_url(parsed)}; "
+            f"loyalflow supports {', '.join(SUPPORTED_BACKENDS)}"
+        )
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
+        parsed = parsed.set(drivername="postgresql+psycopg")  # psycopg 3 is the driver we ship
+    return parsed
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA cache_size=-131072")  # 128 MiB page cache: audience scans stay in memory
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    cursor.close()
+
+
+def make_engine(url: str | None = None, *, check: bool = True, **kwargs: Any) -> Engine:
+    """An engine for `url` (default: the settings), checked to be reachable when `check` is set."""
+    settings = database_settings()
+    parsed = parse_url(url or settings.database_url)
+    options: dict[str, Any] = {"echo": settings.database_echo, "future": True}
+    if parsed.get_backend_name() == "sqlite":
+        options["connect_args"] = {"timeout": 30}
+    else:
+        options["pool_pre_ping"] = True
+        options["connect_args"] = {"connect_timeout": 5}
+    options.update(kwargs)
+    try:
+        engine = create_engine(parsed, **options)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise DatabaseURLInvalid(f"cannot use database URL {safe_url(parsed)}: {exc}") from None
+    if parsed.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    if check:
+        ping(engine)
+    return engine
+
+
+def ping(engine: Engine) -> None:
+    """Connect once; on a SQLite file also switch it to WAL so readers and a writer coexist."""
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+            if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise DatabaseUnavailable(f"cannot reach the database at {safe_url(engine.url)}: {reason}") from None
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """A session that commits on success and rolls back on any error."""
+    with session_factory(engine)() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise

@@ -1,0 +1,23 @@
+"""Errors of the data layer. Each says what went wrong and where, in one line."""
+
+from __future__ import annotations
+
+
+class LoyalflowError(Exception):
+    """Base of every error loyalflow reports to a person (the CLI prints it on one line)."""
+
+
+class DatabaseURLInvalid(LoyalflowError):
+    """LOYALFLOW_DATABASE_URL cannot be parsed or names a driver we do not support."""
+
+
+class DatabaseUnavailable(LoyalflowError):
+    """The database could not be reached (server down, wrong host, missing file folder)."""
+
+
+class UnknownAudience(LoyalflowError):
+    """An audience name that is not registered; the message lists the known ones."""
+
+
+class InvalidParameter(LoyalflowError):
+    """A parameter given to a command or query is out of range or malformed."""

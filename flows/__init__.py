@@ -1,0 +1,1 @@
+"""Running loyalflow: Prefect flows, the embedded scheduler, the CLI, migrations and reports."""

@@ -1,0 +1,57 @@
+"""Schema migrations (Alembic), used by `loyalflow db upgrade` and by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+
+# Each layer owns a branch; a branch appears once its folder holds a version.
+VERSION_PACKAGES = ("audiences", "channels", "journeys")
+
+
+def _version_locations() -> list[str]:
+    # the layers are installed side by side, so their folders are siblings of this package's
+    root = Path(__file__).resolve().parent.parent
+    return [str(root / p / "migrations") for p in VERSION_PACKAGES if (root / p / "migrations").is_dir()]
+
+
+def alembic_config(engine: Engine) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+    config.set_main_option("version_locations", " ".join(_version_locations()))
+    config.set_main_option("path_separator", "space")
+    config.attributes["engine"] = engine
+    return config
+
+
+def _run(engine: Engine, action: str, target: str) -> None:
+    config = alembic_config(engine)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        getattr(command, action)(config, target)
+
+
+def upgrade(engine: Engine, target: str = "heads") -> None:
+    _run(engine, "upgrade", target)
+
+
+def downgrade(engine: Engine, target: str = "base") -> None:
+    _run(engine, "downgrade", target)
+
+
+def current_heads(engine: Engine) -> set[str]:
+    with engine.connect() as connection:
+        return set(MigrationContext.configure(connection).get_current_heads())
+
+
+def script_heads(engine: Engine) -> set[str]:
+    return set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
+
+
+def is_up_to_date(engine: Engine) -> bool:
+    return current_heads(engine) == script_heads(engine)
