@@ -21,3 +21,7 @@ class UnknownAudience(LoyalflowError):
 
 class InvalidParameter(LoyalflowError):
     """A parameter given to a command or query is out of range or malformed."""
+
+
+class UnknownRecipient(LoyalflowError):
+    """A member or staff id that is not in the database."""

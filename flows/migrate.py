@@ -10,6 +10,9 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from audiences.db import safe_url
+from audiences.errors import LoyalflowError
+
 # Each layer owns a branch; a branch appears once its folder holds a version.
 VERSION_PACKAGES = ("audiences", "channels", "journeys")
 
@@ -55,3 +58,17 @@ def script_heads(engine: Engine) -> set[str]:
 
 def is_up_to_date(engine: Engine) -> bool:
     return current_heads(engine) == script_heads(engine)
+
+
+class SchemaNotCurrent(LoyalflowError):
+    """The database schema is missing or behind the code."""
+
+
+def require_current(engine: Engine) -> Engine:
+    """Refuse to work on a database whose schema is not the code's: say how to fix it."""
+    if not is_up_to_date(engine):
+        applied = ", ".join(sorted(current_heads(engine))) or "no schema"
+        raise SchemaNotCurrent(
+            f"the database at {safe_url(engine.url)} has {applied}; run `loyalflow db upgrade` first"
+        )
+    return engine

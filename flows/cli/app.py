@@ -8,6 +8,7 @@ import sys
 import click
 import typer
 from rich.console import Console
+from sqlalchemy.exc import OperationalError
 
 from audiences.errors import LoyalflowError
 
@@ -35,6 +36,9 @@ def main(argv: list[str] | None = None) -> None:
         result = app(args=argv, standalone_mode=False)
     except LoyalflowError as exc:
         fail(str(exc))
+    except OperationalError as exc:  # the database went away or refused mid-command
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        fail(f"database error: {reason}")
     except click.exceptions.Abort:
         fail("aborted", 130)
     except click.exceptions.ClickException as exc:

@@ -1,0 +1,93 @@
+"""Points expiring: per earn batch, what is left of it after redemptions, expiring within a window.
+
+The program consumes points oldest first (FIFO by earn time). So a batch's remaining points are
+what the member earned up to and including it, minus everything consumed so far, clamped to the
+batch: remaining = clamp(earned_through_batch - consumed, 0, batch_points). Only ledger lines at or
+before `now` count, so a simulation at a past instant sees the ledger as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy.orm import aliased
+
+from audiences.models import Member, MemberStatus, PointsEntry
+from audiences.queries.base import Audience, AudienceQuery, Criterion
+
+
+def balance_at(member_id: ColumnElement[int], now: datetime) -> ColumnElement[int]:
+    """A member's points balance at `now` (a correlated scalar subquery)."""
+    entry = aliased(PointsEntry)
+    return (
+        select(func.coalesce(func.sum(entry.points), 0))
+        .where(entry.member_id == member_id, entry.occurred_at <= now)
+        .scalar_subquery()
+    )
+
+
+def batch_remaining(batch: type[PointsEntry], now: datetime) -> ColumnElement[int]:
+    """Points of `batch` still unspent at `now`, under oldest-first consumption."""
+    earlier = aliased(PointsEntry)
+    earned_through = (
+        select(func.coalesce(func.sum(earlier.points), 0))
+        .where(
+            earlier.member_id == batch.member_id,
+            earlier.points > 0,
+            earlier.occurred_at <= now,
+            or_(earlier.occurred_at < batch.occurred_at,
+                and_(earlier.occurred_at == batch.occurred_at, earlier.id <= batch.id)),
+        )
+        .scalar_subquery()
+    )
+    spent = aliased(PointsEntry)
+    consumed = (
+        select(func.coalesce(-func.sum(spent.points), 0))
+        .where(spent.member_id == batch.member_id, spent.points < 0, spent.occurred_at <= now)
+        .scalar_subquery()
+    )
+    left = earned_through - consumed
+    return case((left <= 0, literal(0)), (left >= batch.points, batch.points), else_=left)
+
+
+class PointsExpiring(Audience):
+    name = "points_expiring"
+    description = ("Members with points left in an earn batch expiring within `within_days` days "
+                   "(one row per batch; the window's end is included).")
+    no_rows_reason = "has no points batches with an expiry date"
+
+    @dataclass(frozen=True)
+    class Params:
+        within_days: int = 30
+        min_points: int = 1
+
+    def build(self, now: datetime, params: Params) -> AudienceQuery:
+        until = now + timedelta(days=params.within_days)
+        batch = PointsEntry
+        remaining = batch_remaining(batch, now)
+        source = batch.__table__.join(Member.__table__, Member.id == batch.member_id)
+        return AudienceQuery(
+            source=source,
+            recipient_id=batch.member_id,
+            key=batch.id,
+            criteria=[
+                Criterion("active", "membership is active", Member.status == MemberStatus.active),
+                Criterion("is_batch", "ledger line is an earned batch with an expiry, at or before now",
+                          and_(batch.points > 0, batch.expires_at.is_not(None), batch.occurred_at <= now)),
+                Criterion("not_expired", "batch has not expired yet", batch.expires_at > now),
+                Criterion("expires_in_window", f"batch expires by {until.isoformat()}", batch.expires_at <= until),
+                Criterion("points_left", f"at least {params.min_points} points of the batch left after "
+                          "oldest-first redemptions", remaining >= params.min_points),
+            ],
+            fields={
+                "first_name": Member.first_name,
+                "locale": Member.locale,
+                "time_zone": Member.time_zone,
+                "batch_id": batch.id,
+                "points": remaining,
+                "expires_at": batch.expires_at,
+                "balance": balance_at(batch.member_id, now),
+            },
+        )

@@ -1,0 +1,73 @@
+"""Contact validity at send time: the loyalty data is not trusted to hold sendable addresses.
+
+Email: syntax only (email-validator, no DNS: sends must not wait on resolvers). SMS: phonenumbers,
+and only numbers that can receive texts (mobile, or fixed-line-or-mobile where a country's plan
+cannot tell them apart, e.g. the US); landlines are refused. Push: a non-empty device token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import phonenumbers
+from email_validator import EmailNotValidError, validate_email
+from phonenumbers import PhoneNumberType
+
+SMS_CAPABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+
+
+@dataclass(frozen=True, slots=True)
+class ContactCheck:
+    ok: bool
+    address: str | None
+    """The normalised address (the suppression list's key) when ok."""
+    problem: str | None = None
+
+
+def check_email(address: str) -> ContactCheck:
+    try:
+        result = validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        return ContactCheck(False, None, str(exc))
+    return ContactCheck(True, result.normalized.lower())
+
+
+def check_sms_number(address: str, country: str | None = None) -> ContactCheck:
+    try:
+        number = phonenumbers.parse(address, (country or "US").upper())
+    except phonenumbers.NumberParseException as exc:
+        return ContactCheck(False, None, f"not a phone number: {exc}")
+    if not phonenumbers.is_valid_number(number):
+        return ContactCheck(False, None, "not a valid phone number")
+    if phonenumbers.number_type(number) not in SMS_CAPABLE:
+        return ContactCheck(False, None, "not a mobile number")
+    return ContactCheck(True, phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164))
+
+
+def check_push_token(address: str) -> ContactCheck:
+    token = address.strip()
+    if not token or len(token) > 512 or any(c.isspace() for c in token):
+        return ContactCheck(False, None, "not a device token")
+    return ContactCheck(True, token)
+
+
+def check_contact(channel: str, address: str | None, country: str | None = None) -> ContactCheck | None:
+    """None when there is no address at all (a different skip reason than an invalid one)."""
+    if address is None or not address.strip():
+        return None
+    if channel == "email":
+        return check_email(address)
+    if channel == "sms":
+        return check_sms_number(address, country)
+    if channel == "push":
+        return check_push_token(address)
+    raise ValueError(f"unknown channel {channel!r}")
+
+
+def normalise(channel: str, address: str, country: str | None = None) -> str:
+    """The suppression key for an address; an invalid address is kept as given, stripped (lower-case for email)."""
+    check = check_contact(channel, address, country)
+    if check is not None and check.ok and check.address:
+        return check.address
+    stripped = address.strip()
+    return stripped.lower() if channel == "email" else stripped
