@@ -57,7 +57,13 @@ def script_heads(engine: Engine) -> set[str]:
 
 
 def is_up_to_date(engine: Engine) -> bool:
-    return current_heads(engine) == script_heads(engine)
+    """Every head of every layer is applied (a head other branches depend on is implied by them)."""
+    script = ScriptDirectory.from_config(alembic_config(engine))
+    current = current_heads(engine)
+    if not current:
+        return False
+    applied = {rev.revision for rev in script.revision_map.iterate_revisions(tuple(current), "base")}
+    return set(script.get_heads()) <= applied
 
 
 class SchemaNotCurrent(LoyalflowError):

@@ -1,0 +1,87 @@
+"""Conditions for exit_when and branch: SQL over one enrollment, evaluated for a whole chunk at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Integer, and_, exists, not_, select
+from sqlalchemy.orm import aliased
+
+from audiences.models import PointsEntry, PointsKind, Purchase
+from audiences.queries import get_audience
+from audiences.queries.new_members import has_active_device
+from audiences.queries.points_expiring import batch_remaining
+from journeys.models import Enrollment
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a condition may look at: the enrollment row (correlated) and the tick's instant."""
+
+    now: datetime
+    audience: str
+    audience_params: dict
+
+
+@dataclass(frozen=True, eq=False)
+class Condition:
+    name: str
+    describe: str
+    build: Callable[[Scope], ColumnElement[bool]]
+    needs_fields: tuple[str, ...] = ()
+    """Enrollment context fields the condition reads (checked by `loyalflow check`)."""
+
+    def __invert__(self) -> Condition:
+        return Condition(f"not_{self.name}", f"not ({self.describe})", lambda s: not_(self.build(s)), self.needs_fields)
+
+
+def _field_int(name: str) -> ColumnElement[int]:
+    return Enrollment.context[name].as_integer()
+
+
+purchased_since_enrollment = Condition(
+    "purchased", "the member bought something since enrolling",
+    lambda s: exists(select(Purchase.id).where(
+        Purchase.member_id == Enrollment.recipient_id,
+        Purchase.purchased_at > Enrollment.enrolled_at,
+        Purchase.purchased_at <= s.now,
+    )),
+)
+
+redeemed_since_enrollment = Condition(
+    "redeemed", "the member redeemed points since enrolling",
+    lambda s: exists(select(PointsEntry.id).where(
+        PointsEntry.member_id == Enrollment.recipient_id,
+        PointsEntry.kind == PointsKind.redeem,
+        PointsEntry.occurred_at > Enrollment.enrolled_at,
+        PointsEntry.occurred_at <= s.now,
+    )),
+)
+
+
+def _batch_spent(s: Scope) -> ColumnElement[bool]:
+    batch = aliased(PointsEntry)
+    left = select(batch_remaining(batch, s.now)).where(batch.id == _field_int("batch_id")).scalar_subquery()
+    return left <= 0
+
+
+batch_spent = Condition("batch_spent", "nothing is left of the expiring batch (redeemed or expired)",
+                        _batch_spent, needs_fields=("batch_id",))
+
+has_device = Condition("has_device", "the member has a push token that works",
+                       lambda s: has_active_device(Enrollment.recipient_id) == 1)
+
+
+def _left_audience(s: Scope) -> ColumnElement[bool]:
+    built = get_audience(s.audience).query(s.now, **s.audience_params)
+    inside = select(built.recipient_id).select_from(built.source).where(
+        and_(*(c.expr for c in built.criteria)), built.recipient_id == Enrollment.recipient_id)
+    return not_(exists(inside))
+
+
+left_audience = Condition("left_audience", "the recipient is no longer in the journey's audience", _left_audience)
+
+__all__ = ["Condition", "Scope", "batch_spent", "has_device", "left_audience", "purchased_since_enrollment",
+           "redeemed_since_enrollment", "Integer"]

@@ -1,0 +1,212 @@
+"""The journey DSL: a journey is data, built from a few small step constructors.
+
+    JOURNEY = Journey(
+        name="points_expiring", audience="points_expiring", occurrence_key="batch_id", ...,
+        steps=[
+            wait_until(before("expires_at", days=30), at="10:00"),
+            send(email("points_expiring/email_30d")),
+            exit_when(batch_spent),
+            ...
+        ],
+    )
+
+Every constructor remembers the file and line it was called from, so `loyalflow check` can point
+at the step a problem is in.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from typing import TYPE_CHECKING, Any, Callable, Literal
+
+if TYPE_CHECKING:
+    from journeys.conditions import Condition
+
+Channel = Literal["email", "sms", "push"]
+Purpose = Literal["marketing", "transactional", "staff"]
+CHANNELS: tuple[str, ...] = ("email", "sms", "push")
+PURPOSES: tuple[str, ...] = ("marketing", "transactional", "staff")
+
+
+@dataclass(frozen=True)
+class Where:
+    path: str
+    line: int
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+
+def _caller(depth: int = 2) -> Where:
+    frame = sys._getframe(depth)
+    return Where(frame.f_code.co_filename, frame.f_lineno)
+
+
+@dataclass(frozen=True)
+class Message:
+    channel: str
+    template: str
+    """`journey/step` of a template in templates/."""
+
+
+def email(template: str) -> Message:
+    return Message("email", template)
+
+
+def sms(template: str) -> Message:
+    return Message("sms", template)
+
+
+def push(template: str) -> Message:
+    return Message("push", template)
+
+
+@dataclass(frozen=True)
+class FieldTime:
+    """An instant relative to a datetime field of the enrollment (e.g. 7 days before expires_at)."""
+
+    field: str
+    offset: timedelta
+
+    def describe(self) -> str:
+        days = self.offset / timedelta(days=1)
+        if days == 0:
+            return f"at {self.field}"
+        return f"{abs(days):g} days {'before' if days < 0 else 'after'} {self.field}"
+
+
+def before(field_name: str, *, days: float = 0, hours: float = 0) -> FieldTime:
+    return FieldTime(field_name, -timedelta(days=days, hours=hours))
+
+
+def after(field_name: str, *, days: float = 0, hours: float = 0) -> FieldTime:
+    return FieldTime(field_name, timedelta(days=days, hours=hours))
+
+
+Deadline = FieldTime | timedelta
+"""A send is stale after a field-relative instant, or a duration after enrollment."""
+
+
+@dataclass(frozen=True)
+class Send:
+    messages: tuple[Message, ...]
+    """One channel, or an ordered fallback: the first one the recipient can receive is used."""
+    key: str
+    purpose: str | None
+    stale: Deadline | None
+    where: Where
+
+
+@dataclass(frozen=True)
+class Wait:
+    duration: timedelta | None
+    until: FieldTime | None
+    at: time | None
+    """Local wall-clock time in the recipient's zone at which the wait ends."""
+    where: Where
+
+
+@dataclass(frozen=True)
+class Branch:
+    condition: Condition
+    then: tuple[Step, ...]
+    otherwise: tuple[Step, ...]
+    where: Where
+
+
+@dataclass(frozen=True)
+class ExitWhen:
+    condition: Condition
+    where: Where
+
+
+@dataclass(frozen=True)
+class End:
+    where: Where
+
+
+Step = Send | Wait | Branch | ExitWhen | End
+
+
+def _default_key(messages: tuple[Message, ...]) -> str:
+    return messages[0].template.rsplit("/", 1)[-1]
+
+
+def send(*messages: Message, key: str | None = None, purpose: Purpose | None = None,
+         stale: Deadline | None = None) -> Send:
+    """Send one message; several are a fallback chain (push, then SMS, then email)."""
+    return Send(tuple(messages), key or (_default_key(tuple(messages)) if messages else ""), purpose, stale, _caller())
+
+
+def _parse_at(at: str | time | None) -> time | None:
+    if at is None or isinstance(at, time):
+        return at
+    try:
+        return time.fromisoformat(at)
+    except ValueError:
+        raise ValueError(f"at={at!r} is not a time of day like '10:00'") from None
+
+
+def wait(*, days: float = 0, hours: float = 0, minutes: float = 0, at: str | time | None = None) -> Wait:
+    """Wait a duration; with `at`, until that local time on the day the duration lands on."""
+    return Wait(timedelta(days=days, hours=hours, minutes=minutes), None, _parse_at(at), _caller())
+
+
+def wait_until(instant: FieldTime, *, at: str | time | None = None) -> Wait:
+    """Wait until an instant relative to the member's data; no wait if it has passed."""
+    return Wait(None, instant, _parse_at(at), _caller())
+
+
+def branch(condition: Condition, then: list[Step], otherwise: list[Step] | None = None) -> Branch:
+    return Branch(condition, tuple(then), tuple(otherwise or ()), _caller())
+
+
+def exit_when(condition: Condition) -> ExitWhen:
+    return ExitWhen(condition, _caller())
+
+
+def end() -> End:
+    return End(_caller())
+
+
+ONCE = "once"
+"""occurrence_key: one enrollment per recipient, ever."""
+WEEKLY = "week"
+"""occurrence_key: one enrollment per recipient per ISO week of the tick."""
+
+Enricher = Callable[[Any, Any, list[dict[str, Any]]], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Journey:
+    name: str
+    description: str
+    version: int
+    purpose: str
+    audience: str
+    steps: tuple[Step, ...]
+    occurrence_key: str = ONCE
+    """An audience field (a new value is a new occurrence), ONCE or WEEKLY."""
+    audience_params: dict[str, Any] = field(default_factory=dict)
+    schedule: str = "0 9 * * *"
+    """Cron, in UTC: when the journey ticks."""
+    priority: int = 50
+    """Higher wins under the cross-journey frequency cap."""
+    holdout_percent: float = 0.0
+    rollout_percent: float = 100.0
+    stale: Deadline | None = None
+    """Default deadline for every send of the journey."""
+    earlier_versions: dict[int, tuple[Step, ...]] = field(default_factory=dict)
+    """Steps of versions still running for enrollments that started on them."""
+    enrich: Enricher | None = None
+    """Adds journey-specific template variables for a chunk: (session, now, contexts) -> contexts."""
+    where: Where = field(default_factory=lambda: _caller(3))
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "steps", tuple(self.steps))
+        object.__setattr__(self, "earlier_versions", {k: tuple(v) for k, v in self.earlier_versions.items()})
+
+    def steps_for(self, version: int) -> tuple[Step, ...] | None:
+        return self.steps if version == self.version else self.earlier_versions.get(version)

@@ -1,0 +1,85 @@
+"""Enroll: one INSERT ... SELECT from the audience query, idempotent on the occurrence key.
+
+No Python loop over members: the audience runs in the database, the holdout and rollout
+buckets are computed there too, and a re-run inserts nothing already enrolled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import re
+
+from sqlalchemy import String, case, cast, func, literal, literal_column, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from audiences.queries import get_audience
+from journeys.dsl import ONCE, WEEKLY, Journey
+from journeys.holdout import bucket_sql, threshold
+from journeys.models import Enrollment, EnrollmentStatus
+
+
+@dataclass(frozen=True)
+class EnrollResult:
+    journey: str
+    enrolled: int
+    held_out: int
+
+
+def occurrence_value(journey: Journey, now: datetime, row_field: object) -> object:
+    if journey.occurrence_key == ONCE:
+        return literal("once")
+    if journey.occurrence_key == WEEKLY:
+        year, week, _ = now.isocalendar()
+        return literal(f"{year}-W{week:02d}")
+    return cast(row_field, String(128))
+
+
+def _json_object(dialect: str, pairs: list[tuple[str, object]]) -> object:
+    args: list[object] = []
+    for key, value in pairs:
+        if not re.fullmatch(r"[a-z_][a-z0-9_]*", key):
+            raise ValueError(f"audience field name {key!r} is not a plain identifier")
+        args += [literal_column(f"'{key}'"), value]  # inline: PostgreSQL cannot type a bound key
+    return func.json_build_object(*args) if dialect == "postgresql" else func.json_object(*args)
+
+
+def enroll(session: Session, journey: Journey, now: datetime) -> EnrollResult:
+    """Enroll everyone in the journey's audience at `now` who is not enrolled for this occurrence."""
+    audience = get_audience(journey.audience)
+    rows = audience.query(now, **journey.audience_params).select().order_by(None).subquery("audience_rows")
+    dialect = session.get_bind().dialect.name
+    field_names = [c.name for c in rows.c if c.name != "recipient_id"]
+    occurrence_field = rows.c[journey.occurrence_key] if journey.occurrence_key in rows.c else None
+    holdout = bucket_sql(rows.c.recipient_id, journey.name, "holdout") < threshold(journey.holdout_percent)
+    in_rollout = bucket_sql(rows.c.recipient_id, journey.name, "rollout") < threshold(journey.rollout_percent)
+    status = case((holdout, literal(EnrollmentStatus.held_out.value)), else_=literal(EnrollmentStatus.active.value))
+    source = select(
+        literal(journey.name),
+        literal(journey.version),
+        literal(audience.recipient),
+        rows.c.recipient_id,
+        occurrence_value(journey, now, occurrence_field),
+        literal(now, Enrollment.enrolled_at.type),
+        status,
+        literal(0),
+        case((holdout, None), else_=literal(now, Enrollment.due_at.type)),
+        _json_object(dialect, [(name, rows.c[name]) for name in field_names]),
+        literal(now, Enrollment.updated_at.type),
+    ).where(in_rollout)
+    columns = ["journey", "journey_version", "recipient_kind", "recipient_id", "occurrence_key", "enrolled_at",
+               "status", "step_index", "due_at", "context", "updated_at"]
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Enrollment)
+    statement = insert.from_select(columns, source).on_conflict_do_nothing(
+        index_elements=["journey", "recipient_kind", "recipient_id", "occurrence_key"])
+    before = _held_out_count(session, journey.name)
+    inserted = session.execute(statement).rowcount
+    held_out = _held_out_count(session, journey.name) - before
+    return EnrollResult(journey.name, int(inserted or 0), held_out)
+
+
+def _held_out_count(session: Session, journey: str) -> int:
+    return int(session.scalar(select(func.count()).where(
+        Enrollment.journey == journey, Enrollment.status == EnrollmentStatus.held_out)) or 0)

@@ -1,0 +1,85 @@
+"""What the engine needs from the layers below, as one value: render, gate, deliver, feedback.
+
+Tests and simulation swap parts (a recording adapter, a frozen template library) without
+touching the engine; `default_services()` wires the real ones from settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from channels.adapters.base import Adapter, DeliveryResult, OutgoingMessage
+from channels.gate import Candidate, Verdict
+from templates.rendered import Rendered
+
+
+class Renderer(Protocol):
+    def render(self, journey: str, step: str, locale: str, context: dict[str, Any]) -> Rendered: ...
+
+
+Gate = Callable[[Session, datetime, Sequence[Candidate]], list[Verdict]]
+Feedback = Callable[[Session, datetime, str, Sequence[OutgoingMessage], Sequence[DeliveryResult]], None]
+Links = Callable[[str, int, str, str], dict[str, str]]
+
+
+def no_feedback(session: Session, now: datetime, provider: str, messages: Sequence[OutgoingMessage],
+                results: Sequence[DeliveryResult]) -> None:
+    return None
+
+
+def plain_links(base_url: str = "http://127.0.0.1:8000") -> Links:
+    def links(kind: str, recipient_id: int, channel: str, purpose: str) -> dict[str, str]:
+        return {"unsubscribe_url": f"{base_url}/unsubscribe", "preferences_url": f"{base_url}/preferences",
+                "app_url": "loyalflow://home"}
+    return links
+
+
+@dataclass
+class Services:
+    renderer: Renderer
+    adapters: Mapping[str, Adapter]
+    gate: Gate
+    links: Links = field(default_factory=plain_links)
+    feedback: Feedback = no_feedback
+    program: dict[str, Any] = field(default_factory=lambda: {
+        "name": "Loyalflow Rewards", "support_email": "support@example.com", "currency": "USD"})
+    frequency_window: timedelta = timedelta(days=7)
+    max_attempts: int = 5
+    retry_backoff: timedelta = timedelta(minutes=15)
+
+
+def default_services(adapters: Mapping[str, Adapter] | None = None) -> Services:
+    """Real templates, the real gate and the adapters the channel settings choose (outbox by default)."""
+    from channels import gate as gate_module
+    from channels.adapters import adapters_for
+    from channels.feedback import apply_delivery_results
+    from channels.settings import channel_settings
+    from templates import TemplateLibrary
+
+    settings = channel_settings()
+
+    def gate(session: Session, now: datetime, candidates: Sequence[Candidate]) -> list[Verdict]:
+        return gate_module.evaluate(session, now, candidates, settings)
+
+    def feedback(session: Session, now: datetime, provider: str, messages: Sequence[OutgoingMessage],
+                 results: Sequence[DeliveryResult]) -> None:
+        apply_delivery_results(session, provider, messages, results, now)
+
+    return Services(
+        renderer=TemplateLibrary.load(),
+        adapters=adapters if adapters is not None else adapters_for(settings),
+        gate=gate,
+        links=_links_from(settings),
+        feedback=feedback,
+        frequency_window=timedelta(days=settings.frequency_window_days),
+    )
+
+
+def _links_from(settings: Any) -> Links:
+    base = str(getattr(settings, "public_base_url", "http://127.0.0.1:8000")).rstrip("/")
+    return plain_links(base)
