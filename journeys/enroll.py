@@ -74,12 +74,16 @@ def enroll(session: Session, journey: Journey, now: datetime) -> EnrollResult:
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Enrollment)
     statement = insert.from_select(columns, source).on_conflict_do_nothing(
         index_elements=["journey", "recipient_kind", "recipient_id", "occurrence_key"])
-    before = _held_out_count(session, journey.name)
-    inserted = session.execute(statement).rowcount
-    held_out = _held_out_count(session, journey.name) - before
-    return EnrollResult(journey.name, int(inserted or 0), held_out)
+    before = _counts(session, journey.name)
+    session.execute(statement)
+    after = _counts(session, journey.name)
+    # counted, not taken from rowcount: drivers report -1 for INSERT ... SELECT inside savepoints
+    return EnrollResult(journey.name, after[0] - before[0], after[1] - before[1])
 
 
-def _held_out_count(session: Session, journey: str) -> int:
-    return int(session.scalar(select(func.count()).where(
-        Enrollment.journey == journey, Enrollment.status == EnrollmentStatus.held_out)) or 0)
+def _counts(session: Session, journey: str) -> tuple[int, int]:
+    """(enrollments, held out) of a journey."""
+    total, held = session.execute(select(
+        func.count(), func.coalesce(func.sum(case((Enrollment.status == EnrollmentStatus.held_out, 1), else_=0)), 0),
+    ).where(Enrollment.journey == journey)).one()
+    return int(total), int(held)

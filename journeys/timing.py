@@ -1,4 +1,9 @@
-"""When waits end and sends go stale, in the recipient's own time zone (DST-safe via zoneinfo)."""
+"""When waits end and sends go stale, in the recipient's own time zone (DST-safe via zoneinfo).
+
+A wait's whole days (24 h each, however written) are calendar days in the recipient's zone: the
+local wall time is kept across a DST change, as RFC 5545 and JavaScript's Temporal do for days.
+What is left over (under 24 h) is elapsed time.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,7 @@ def zone_of(name: str | None) -> ZoneInfo:
     channels that need a valid zone, with its reason)."""
     try:
         return ZoneInfo(name) if name else ZoneInfo("UTC")
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata folder such as "America"
         return ZoneInfo("UTC")
 
 
@@ -33,12 +38,20 @@ def parse_instant(value: Any) -> datetime | None:
 
 def at_local(day: date, wall: time, zone: ZoneInfo) -> datetime:
     """`wall` o'clock on `day` in `zone`, as UTC. In a spring-forward gap the wall time does not
-    exist and we take the instant just after the gap; in a fall-back fold, the first one."""
-    local = datetime.combine(day, wall, tzinfo=zone)
-    roundtrip = local.astimezone(UTC).astimezone(zone)
-    if roundtrip.replace(tzinfo=None) != local.replace(tzinfo=None):  # in a gap
-        return datetime.combine(day, wall, tzinfo=zone).replace(fold=1).astimezone(UTC)
-    return local.astimezone(UTC)
+    exist: it is moved forward by the gap's length (02:30 -> 03:30, as RFC 5545 does), so the
+    instant is real and never earlier than asked. In a fall-back fold, the first one."""
+    # fold=0 maps a gap time with the offset before the transition, i.e. forward by the gap
+    return datetime.combine(day, wall, tzinfo=zone).replace(fold=0).astimezone(UTC)
+
+
+def shift(instant: datetime, offset: timedelta, zone: ZoneInfo) -> datetime:
+    """`instant` moved by `offset`: its whole days on the calendar of `zone` (same local wall
+    time), then the rest as elapsed time."""
+    whole_days = timedelta(days=offset.days)
+    if not whole_days:
+        return instant + offset  # no calendar step: keep the instant (even inside a fold)
+    local = instant.astimezone(zone).replace(tzinfo=None) + whole_days
+    return at_local(local.date(), local.time(), zone) + (offset - whole_days)
 
 
 def resolve_field_time(ft: FieldTime, context: dict[str, Any]) -> datetime | None:
@@ -53,17 +66,14 @@ def wait_target(step: Wait, base: datetime, context: dict[str, Any], time_zone: 
         anchor = parse_instant(context.get(step.until.field))
         if anchor is None:
             return None
-        if step.at is None:
-            return anchor + step.until.offset
-        # calendar days in the recipient's zone, then the local wall time
-        local_day = anchor.astimezone(zone).date() + timedelta(days=step.until.offset.days)
-        return at_local(local_day, step.at, zone)
-    duration = step.duration or timedelta(0)
+        offset = step.until.offset
+    else:
+        anchor, offset = base, step.duration or timedelta(0)
+    landed = shift(anchor, offset, zone)
     if step.at is None:
-        return base + duration
-    whole_days = timedelta(days=duration.days)
-    local_day = (base.astimezone(zone) + (duration - whole_days)).date() + whole_days
-    return at_local(local_day, step.at, zone)
+        return landed
+    # the local calendar day the wait lands on, at the local wall time
+    return at_local(landed.astimezone(zone).date(), step.at, zone)
 
 
 def deadline(stale: Deadline | None, context: dict[str, Any], enrolled_at: datetime) -> datetime | None:

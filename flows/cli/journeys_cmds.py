@@ -1,0 +1,108 @@
+"""`loyalflow journeys`, `loyalflow check` and `loyalflow simulate`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from enum import Enum
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from audiences.db import make_engine
+from flows.cli.app import console, err_console
+from flows.cli.options import parse_instant
+from flows.migrate import require_current
+
+SKIP_COLUMNS_MAX = 6
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def list_journeys() -> None:
+    """Every journey with its audience, schedule and steps."""
+    from journeys.program import compile_steps, sends
+    from journeys.registry import journeys
+
+    table = Table("name", "v", "purpose", "audience", "schedule (UTC)", "holdout", "rollout", "sends")
+    for j in journeys().values():
+        steps = ", ".join("/".join(m.channel for m in s.messages) for s in sends(compile_steps(j.steps)))
+        table.add_row(j.name, str(j.version), j.purpose, j.audience, j.schedule, f"{j.holdout_percent:g}%",
+                      f"{j.rollout_percent:g}%", steps)
+    console.print(table)
+
+
+def check() -> None:
+    """Load every journey and render every template in every locale; report every problem with file:line."""
+    from journeys.check import check_journeys
+    from templates import TemplateLibrary, check_templates
+
+    library = TemplateLibrary.load(eager=False)
+    problems = check_templates(library) + check_journeys(library=library)
+    for problem in problems:
+        err_console.print(f"[red]✗[/] {problem}", highlight=False, markup=True)
+    if problems:
+        err_console.print(f"{len(problems)} problem(s)")
+        raise SystemExit(1)
+    console.print("[green]✓[/] every journey and template is fine")
+
+
+def simulate(
+    journey: str = typer.Argument(..., help="Journey name."),
+    start: str = typer.Option(..., "--start", help="First simulated day (ISO date, UTC)."),
+    days: int = typer.Option(30, "--days", min=1, max=3650, help="How many days to simulate."),
+    fmt: Format = typer.Option(Format.table, "--format", help="table, json or csv."),
+) -> None:
+    """Time travel: tick the journey on a simulated clock over the current data; nothing is sent or kept."""
+    from journeys.registry import get_journey
+    from journeys.services import default_services
+    from journeys.simulate import simulate as run, tick_times
+
+    definition = get_journey(journey)
+    first = parse_instant(start, "--start")
+    engine = require_current(make_engine())
+    ticks = len(tick_times(definition.schedule, first, days))
+    with Progress(TextColumn("simulating {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} ticks"),
+                  TimeRemainingColumn(), console=err_console, transient=True, disable=fmt is not Format.table) as bar:
+        task = bar.add_task(journey, total=ticks)
+        result = run(engine, definition, first, days,
+                     lambda adapter: default_services(adapters={"email": adapter, "sms": adapter, "push": adapter}),
+                     on_tick=lambda _: bar.advance(task))
+    rows = [d.row() for d in result]
+    if fmt is Format.json:
+        typer.echo(json.dumps({"journey": journey, "start": first.date().isoformat(), "days": rows}, indent=2))
+        return
+    channels = ["email", "sms", "push"]
+    reasons = sorted({r for row in rows for r in row["skipped"]})
+    failures = sorted({r for row in rows for r in row["failed"]})
+    exits = sorted({r for row in rows for r in row["exited"]})
+    header = (["date", "enrolled", "held_out"] + [f"sent_{c}" for c in channels] + [f"skipped_{r}" for r in reasons]
+              + [f"failed_{r}" for r in failures] + [f"exited_{r}" for r in exits] + ["completed"])
+    flat = [[row["date"], row["enrolled"], row["held_out"]] + [row["sent"].get(c, 0) for c in channels]
+            + [row["skipped"].get(r, 0) for r in reasons] + [row["failed"].get(r, 0) for r in failures]
+            + [row["exited"].get(r, 0) for r in exits] + [row["completed"]] for row in rows]
+    if fmt is Format.csv:
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(flat)
+        typer.echo(out.getvalue(), nl=False)
+        return
+    table = Table(*header, title=f"simulation of {journey} from {first.date()} for {days} days (nothing sent)")
+    for values in flat:
+        table.add_row(*(str(v) for v in values))
+    totals = [sum(values[i] for values in flat) for i in range(1, len(header))]
+    table.add_row("total", *(str(t) for t in totals), style="bold")
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("journeys")(list_journeys)
+    app.command("check")(check)
+    app.command("simulate")(simulate)
