@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("loyalflow.delivery")
 
+# a message that cannot be rendered for this recipient fails with a reason a report can group by
+RENDER_REASONS = {"SegmentBudgetExceeded": "sms_segment_budget", "PushPayloadTooLarge": "push_payload_too_large"}
+
 FINAL = (SendStatus.sent, SendStatus.skipped, SendStatus.failed)
 OPEN = (SendStatus.reserved, SendStatus.deferred)
 
@@ -202,7 +205,7 @@ def deliver(session: Session, journey: Journey, states: list[State], now: dateti
         contexts = journey.enrich(session, now, contexts)
 
     outgoing: dict[str, list[tuple[State, OutgoingMessage]]] = defaultdict(list)
-    render_failed: list[State] = []
+    render_failed: list[tuple[State, str]] = []
     for (s, message, address), ctx in zip(chosen, contexts):
         ledger_id = ledger[s.row.id].id
         links = services.links(s.row.recipient_kind, s.row.recipient_id, message.channel, purpose)
@@ -212,18 +215,18 @@ def deliver(session: Session, journey: Journey, states: list[State], now: dateti
             content = services.renderer.render(tpl_journey, tpl_step, ctx.get("locale") or "en", ctx)
         except TemplateError as exc:
             place = ":".join(str(exc).split(":")[:2])  # file:line only: the rest may quote personal data
-            log.error("ledger row %s: template %s failed at %s", ledger_id, message.template, place)
-            render_failed.append(s)
+            log.error("ledger row %s: template %s failed at %s (%s)", ledger_id, message.template, place,
+                      type(exc).__name__)
+            render_failed.append((s, RENDER_REASONS.get(type(exc).__name__, "render_error")))
             continue
         outgoing[message.channel].append((s, OutgoingMessage(
             ledger_id=ledger_id, channel=message.channel, purpose=purpose, journey=journey.name, step=step.key,
             recipient_kind=s.row.recipient_kind, recipient_id=s.row.recipient_id, to=address, content=content,
             unsubscribe_url=links.get("unsubscribe_url") if purpose == "marketing" else None,
             categories=(journey.name, step.key))))
-    _finish(session, [ledger[s.row.id].id for s in render_failed], SendStatus.failed, "render_error", now,
-            only_from=(SendStatus.sending,))
-    stats.failed["render_error"] += len(render_failed)
-    for s in render_failed:
+    for s, reason in render_failed:
+        _finish(session, [ledger[s.row.id].id], SendStatus.failed, reason, now, only_from=(SendStatus.sending,))
+        stats.failed[reason] += 1
         advance(s)
     session.commit()
 

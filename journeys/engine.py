@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from journeys.conditions import Condition, Scope
@@ -72,7 +72,8 @@ def program_of(journey: Journey, version: int) -> tuple[Instruction, ...] | None
 def claim(session: Session, journey: str, now: datetime, limit: int, worker: str,
           id_range: tuple[int, int] | None = None) -> list[int]:
     """Lease up to `limit` due enrollments to `worker`; returns their ids."""
-    free = or_(Enrollment.lease_until.is_(None), Enrollment.lease_until < now)
+    # a retried task (same worker id) may take back its own leases
+    free = or_(Enrollment.lease_until.is_(None), Enrollment.lease_until < now, Enrollment.lease_owner == worker)
     due = and_(Enrollment.journey == journey, Enrollment.status == EnrollmentStatus.active,
                Enrollment.due_at <= now, free)
     if id_range is not None:
@@ -102,7 +103,6 @@ def _step(state: State, instr: Instruction, truths: dict[int, set[int]], now: da
         state.pc += 1
         if target is not None and target > now:
             state.due, state.parked = target, True
-            stats.deferred += 0
         elif target is not None:
             state.due = max(state.due, target)
     elif isinstance(instr, ExitWhen):
@@ -190,6 +190,19 @@ def advance(session_factory: SessionFactory, journey: Journey, now: datetime, se
             stats.merge(run_chunk(session, journey, ids, now, services, worker))
         chunks += 1
     return stats
+
+
+def chunk_bounds(session: Session, journey: str, now: datetime, size: int) -> list[tuple[int, int]]:
+    """[lo, hi) id ranges of about `size` due enrollments each, computed in SQL (for parallel tasks)."""
+    due = (select(Enrollment.id.label("id"), func.row_number().over(order_by=Enrollment.id).label("rn"))
+           .where(Enrollment.journey == journey, Enrollment.status == EnrollmentStatus.active,
+                  Enrollment.due_at <= now).subquery())
+    starts = list(session.scalars(select(due.c.id).where((due.c.rn - 1) % size == 0).order_by(due.c.id)))
+    if not starts:
+        return []
+    last = session.scalar(select(func.max(due.c.id)))
+    ends = starts[1:] + [int(last) + 1]
+    return list(zip(starts, ends))
 
 
 def enroll_journey(session_factory: SessionFactory, journey: Journey, now: datetime) -> TickStats:

@@ -87,3 +87,13 @@ class Send(Base):
     reserved_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RunLock(Base):
+    """One row per lock name (a journey, the scheduler): who holds it, and until when."""
+
+    __tablename__ = "run_locks"
+
+    name: Mapped[str] = mapped_column(String(96), primary_key=True)
+    owner: Mapped[str | None] = mapped_column(String(96))
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -1,0 +1,130 @@
+"""`loyalflow demo`: the whole product on one machine, from nothing, in about a minute.
+
+It builds a folder with a SQLite database of synthetic members, the consent they gave at signup,
+then replays the last N days through the real Prefect flow (a task per simulated day), every
+message going to the outbox, and ends with the HTML report.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, insert, literal, select
+from sqlalchemy.orm import Session
+
+from audiences.db import make_engine
+from audiences.demo import generate
+from audiences.errors import LoyalflowError
+from audiences.models import Member
+from channels.models import ConsentEvent
+from flows import migrate, runtime
+from flows.report import build_report
+from flows.report_html import render_html
+
+MARKER = ".loyalflow-demo"
+# share of members who opted in at signup, per channel (marketing); transactional needs no opt-in
+OPT_IN_PERCENT = {"email": 72, "sms": 41, "push": 58}
+
+
+class DemoFolderInUse(LoyalflowError):
+    """The demo folder exists and was not made by the demo: it is left untouched."""
+
+
+@dataclass
+class DemoResult:
+    folder: Path
+    database_url: str
+    members: int
+    days: int
+    per_journey: dict[str, dict[str, Any]]
+    seconds: dict[str, float]
+    report_path: Path
+    outbox: Path
+
+
+def prepare_folder(folder: Path) -> None:
+    if folder.exists() and any(folder.iterdir()) and not (folder / MARKER).exists():
+        raise DemoFolderInUse(f"{folder} exists and is not a loyalflow demo folder; choose another with --dir")
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / MARKER).write_text("made by `loyalflow demo`; safe to delete\n", encoding="utf-8")
+
+
+def seed_consent(engine: Engine) -> int:
+    """Marketing opt-ins given at signup, for a deterministic share of members per channel."""
+    total = 0
+    with Session(engine) as session:
+        for salt, (channel, percent) in enumerate(sorted(OPT_IN_PERCENT.items()), 1):
+            chosen = (Member.id * 7919 + salt * 104729) % 100 < percent
+            source = select(literal("member"), Member.id, literal(channel), literal("marketing"), literal("opt_in"),
+                            literal("signup_form"), Member.enrolled_at, literal("demo: box ticked at signup")
+                            ).where(chosen)
+            result = session.execute(insert(ConsentEvent).from_select(
+                ["recipient_kind", "recipient_id", "channel", "purpose", "action", "source", "occurred_at", "evidence"],
+                source))
+            total += int(result.rowcount or 0)
+        session.commit()
+    return total
+
+
+def run_demo(folder: Path, members: int, days: int, seed: int, today: datetime,
+             progress: Callable[[str], None] = lambda _: None) -> DemoResult:
+    seconds: dict[str, float] = {}
+    prepare_folder(folder)
+    url = f"sqlite:///{(folder / 'loyalflow.db').resolve()}"
+    outbox = folder / "outbox"
+    os.environ["LOYALFLOW_DATABASE_URL"] = url
+    os.environ["LOYALFLOW_OUTBOX_DIR"] = str(outbox.resolve())
+    os.environ["LOYALFLOW_DELIVERY_MODE"] = "outbox"
+    runtime.reset()
+
+    started = time.perf_counter()
+    progress(f"generating {members:,} members")
+    engine = make_engine(url)
+    migrate.upgrade(engine)
+    generate(engine, members, seed, today)
+    seed_consent(engine)
+    seconds["data"] = time.perf_counter() - started
+
+    progress(f"replaying {days} days of all journeys through Prefect")
+    started = time.perf_counter()
+    runtime.quiet_prefect()
+    from flows.journey_flows import simulate_program
+
+    start = today - timedelta(days=days)
+    results = simulate_program(start.isoformat(), days)
+    seconds["journeys"] = time.perf_counter() - started
+
+    progress("writing the report")
+    started = time.perf_counter()
+    with Session(engine) as session:
+        report = build_report(session, today)
+    report_path = folder / "report.html"
+    report_path.write_text(render_html(report), encoding="utf-8")
+    seconds["report"] = time.perf_counter() - started
+
+    totals: dict[str, dict[str, Any]] = {}
+    for day in results:
+        for name, stats in day["journeys"].items():
+            t = totals.setdefault(name, {"enrolled": 0, "held_out": 0, "sent": {}, "skipped": 0, "failed": 0, "exited": 0})
+            t["enrolled"] += stats["enrolled"]
+            t["held_out"] += stats["held_out"]
+            for channel, n in stats["sent"].items():
+                t["sent"][channel] = t["sent"].get(channel, 0) + n
+            t["skipped"] += sum(stats["skipped"].values())
+            t["failed"] += sum(stats["failed"].values())
+            t["exited"] += sum(stats["exited"].values())
+    engine.dispose()
+    return DemoResult(folder, url, members, days, totals, seconds, report_path, outbox)
+
+
+def today_utc() -> datetime:
+    return datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
