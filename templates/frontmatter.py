@@ -31,10 +31,6 @@ class Document:
         item = self.fields.get(key)
         return item.value if item is not None else default
 
-    def padded_body(self) -> str:
-        """The body preceded by blank lines, so Jinja's line numbers are the file's."""
-        return "\n" * (self.body_line - 1) + self.body
-
 
 def parse(text: str) -> Document:
     lines = text.split("\n")

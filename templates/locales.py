@@ -10,6 +10,7 @@ DEFAULT_LOCALE = "en"
 SUPPORTED_LOCALES: tuple[str, ...] = ("en", "fr", "fr-CA", "de", "es")
 
 
+@lru_cache(maxsize=1024)
 def normalize_locale(locale: str | None) -> str:
     """`fr_ca`, `FR-ca` and `fr-CA` are one locale: language lower case, region upper case."""
     if not locale:

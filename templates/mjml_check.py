@@ -94,7 +94,12 @@ class _Walker(HTMLParser):
             tag = self.stack[-1][0]
             if tag not in ("mj-attributes", "mj-head", "mjml") and not tag.startswith("mj-accordion"):
                 snippet = data.strip().splitlines()[0][:40]
-                self.problems.append((self._line(), f"invalid MJML: text {snippet!r} directly inside <{tag}> is dropped"))
+                line = self._line() + data[: len(data) - len(data.lstrip())].count("\n")
+                if snippet.startswith(("{%", "{{", "{#")):
+                    self.problems.append((line, f"Jinja tag {snippet!r} directly inside <{tag}> is lost in MJML "
+                                                "compilation (keep Jinja inside text and attribute values)"))
+                else:
+                    self.problems.append((line, f"invalid MJML: text {snippet!r} directly inside <{tag}> is dropped"))
 
 
 def check_mjml_structure(source: str, line_offset: int = 0) -> list[tuple[int, str]]:
