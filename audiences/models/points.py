@@ -26,7 +26,8 @@ class PointsEntry(Base):
 
     __tablename__ = "points_ledger"
     __table_args__ = (
-        Index("ix_points_ledger_member_time", "member_id", "occurred_at", "id"),
+        # covering: a batch's FIFO remainder is computed from the index alone (a0002)
+        Index("ix_points_ledger_member_time_points", "member_id", "occurred_at", "id", "points"),
         Index("ix_points_ledger_expires_at", "expires_at"),
     )
 

@@ -39,6 +39,8 @@ class AudienceQuery:
     fields: Mapping[str, ColumnElement[Any]]
     key: ColumnElement[Any] | None = None
     """Orders rows deterministically (recipient, then e.g. the batch) so runs are diffable."""
+    count_source: FromClause | None = None
+    """A lighter source for counting when no criterion needs the fields' joins (e.g. RFM scores)."""
 
     def _where(self) -> ColumnElement[bool]:
         return and_(true(), *(c.expr for c in self.criteria))
@@ -52,7 +54,8 @@ class AudienceQuery:
 
     def count_select(self) -> Select[Any]:
         """Distinct recipients in the audience (a member with two expiring batches counts once)."""
-        return select(func.count(func.distinct(self.recipient_id))).select_from(self.source).where(self._where())
+        source = self.count_source if self.count_source is not None else self.source
+        return select(func.count(func.distinct(self.recipient_id))).select_from(source).where(self._where())
 
     def rows_count_select(self) -> Select[Any]:
         return select(func.count()).select_from(self.source).where(self._where())

@@ -7,11 +7,17 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import and_
 
-from audiences.models import Member, MemberStatus
+from sqlalchemy import ColumnElement, exists, select, type_coerce
+
+from audiences.models import Member, MemberStatus, Purchase
 from audiences.models.base import UTCDateTime
 from audiences.queries.base import Audience, AudienceQuery, Criterion
 from audiences.queries.rfm import rfm_scores
-from sqlalchemy import type_coerce
+
+
+def _bought(after: datetime, until: datetime) -> ColumnElement[bool]:
+    return exists(select(Purchase.id).where(Purchase.member_id == Member.id, Purchase.purchased_at > after,
+                                            Purchase.purchased_at <= until))
 
 
 class Lapsed(Audience):
@@ -37,21 +43,27 @@ class Lapsed(Audience):
 
     def build(self, now: datetime, params: Params) -> AudienceQuery:
         rfm = rfm_scores(now, params.lookback_days)
+        start = now - timedelta(days=params.lookback_days)
         cutoff = now - timedelta(days=params.lapsed_days)
         last = type_coerce(rfm.c.last_purchase_at, UTCDateTime)
         source = Member.__table__.outerjoin(rfm, rfm.c.member_id == Member.id)
+        # membership tests are index seeks per member, so counting never scans every purchase
+        criteria = [
+            Criterion("active", "membership is active", Member.status == MemberStatus.active),
+            Criterion("has_purchases", f"bought something in the last {params.lookback_days} days",
+                      _bought(start, now)),
+            Criterion("lapsed", f"no purchase since {cutoff.isoformat()}", ~_bought(cutoff, now)),
+        ]
+        if params.min_value_score > 1:
+            criteria.append(Criterion(
+                "valuable", f"frequency or monetary quintile >= {params.min_value_score}",
+                and_(rfm.c.member_id.is_not(None),
+                     (rfm.c.f_score >= params.min_value_score) | (rfm.c.m_score >= params.min_value_score))))
         return AudienceQuery(
             source=source,
+            count_source=Member.__table__ if params.min_value_score == 1 else None,
             recipient_id=Member.id,
-            criteria=[
-                Criterion("active", "membership is active", Member.status == MemberStatus.active),
-                Criterion("has_purchases", f"bought something in the last {params.lookback_days} days",
-                          rfm.c.member_id.is_not(None)),
-                Criterion("lapsed", f"no purchase since {cutoff.isoformat()}", last <= cutoff),
-                Criterion("valuable", f"frequency or monetary quintile >= {params.min_value_score}",
-                          and_(rfm.c.member_id.is_not(None),
-                               (rfm.c.f_score >= params.min_value_score) | (rfm.c.m_score >= params.min_value_score))),
-            ],
+            criteria=criteria,
             fields={
                 "first_name": Member.first_name,
                 "locale": Member.locale,

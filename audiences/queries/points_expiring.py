@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
+from audiences.errors import InvalidParameter
 from audiences.models import Member, MemberStatus, PointsEntry
 from audiences.queries.base import Audience, AudienceQuery, Criterion
 
@@ -28,8 +29,8 @@ def balance_at(member_id: ColumnElement[int], now: datetime) -> ColumnElement[in
     )
 
 
-def batch_remaining(batch: type[PointsEntry], now: datetime) -> ColumnElement[int]:
-    """Points of `batch` still unspent at `now`, under oldest-first consumption."""
+def batch_unspent_through(batch: type[PointsEntry], now: datetime) -> ColumnElement[int]:
+    """Points earned up to and including `batch` minus all consumed so far (unclamped)."""
     earlier = aliased(PointsEntry)
     earned_through = (
         select(func.coalesce(func.sum(earlier.points), 0))
@@ -48,7 +49,12 @@ def batch_remaining(batch: type[PointsEntry], now: datetime) -> ColumnElement[in
         .where(spent.member_id == batch.member_id, spent.points < 0, spent.occurred_at <= now)
         .scalar_subquery()
     )
-    left = earned_through - consumed
+    return earned_through - consumed
+
+
+def batch_remaining(batch: type[PointsEntry], now: datetime) -> ColumnElement[int]:
+    """Points of `batch` still unspent at `now`, under oldest-first consumption."""
+    left = batch_unspent_through(batch, now)
     return case((left <= 0, literal(0)), (left >= batch.points, batch.points), else_=left)
 
 
@@ -63,10 +69,18 @@ class PointsExpiring(Audience):
         within_days: int = 30
         min_points: int = 1
 
+    def validate(self, params: Params) -> None:  # type: ignore[override]
+        super().validate(params)
+        if params.min_points < 1:
+            raise InvalidParameter(f"audience 'points_expiring': min_points must be >= 1, got {params.min_points}")
+
     def build(self, now: datetime, params: Params) -> AudienceQuery:
         until = now + timedelta(days=params.within_days)
         batch = PointsEntry
         remaining = batch_remaining(batch, now)
+        # clamp(left, 0, points) >= k  <=>  left >= k and points >= k (k >= 1): the test evaluates the
+        # correlated sums once per batch, where the clamp's CASE would evaluate them up to three times
+        enough_left = and_(batch_unspent_through(batch, now) >= params.min_points, batch.points >= params.min_points)
         source = batch.__table__.join(Member.__table__, Member.id == batch.member_id)
         return AudienceQuery(
             source=source,
@@ -79,7 +93,7 @@ class PointsExpiring(Audience):
                 Criterion("not_expired", "batch has not expired yet", batch.expires_at > now),
                 Criterion("expires_in_window", f"batch expires by {until.isoformat()}", batch.expires_at <= until),
                 Criterion("points_left", f"at least {params.min_points} points of the batch left after "
-                          "oldest-first redemptions", remaining >= params.min_points),
+                          "oldest-first redemptions", enough_left),
             ],
             fields={
                 "first_name": Member.first_name,
