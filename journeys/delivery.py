@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -182,10 +182,13 @@ def deliver(session: Session, journey: Journey, states: list[State], now: dateti
             advance(s)
 
     # the exclusive hand-over: only rows this UPDATE moves to `sending` may leave, once
-    for s, message, _ in chosen:
-        session.execute(update(LedgerRow).where(LedgerRow.id == ledger[s.row.id].id, LedgerRow.status.in_(OPEN))
-                        .values(channel=message.channel, template=message.template),
-                        execution_options={"synchronize_session": False})
+    if chosen:
+        table = LedgerRow.__table__
+        session.execute(  # one executemany: which channel and template each row goes out on
+            update(table).where(table.c.id == bindparam("b_id"),
+                                or_(*(table.c.status == st.value for st in OPEN)))
+            .values(channel=bindparam("b_channel"), template=bindparam("b_template")),
+            [{"b_id": ledger[s.row.id].id, "b_channel": m.channel, "b_template": m.template} for s, m, _ in chosen])
     mine = set(session.execute(
         update(LedgerRow).where(LedgerRow.id.in_([ledger[s.row.id].id for s, _, _ in chosen]),
                                 LedgerRow.status.in_(OPEN))
@@ -283,8 +286,6 @@ def _record(session: Session, pairs: Sequence[tuple[State, OutgoingMessage]], re
                 _finish(session, [result.ledger_id], SendStatus.deferred, reason, now, only_from=(SendStatus.sending,))
                 park(s, now + services.retry_backoff * (2 ** (attempts - 1)))
     if sent_rows:
-        from sqlalchemy import bindparam
-
         session.execute(
             update(LedgerRow.__table__).where(LedgerRow.__table__.c.id == bindparam("b_id"),
                                               LedgerRow.__table__.c.status == SendStatus.sending.value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +15,11 @@ from audiences.db import make_engine
 from flows import migrate
 from tests.support.postgres import PostgresServer, start_postgres
 
+# Prefect reads these when first imported: no telemetry, no network, a private home per test run
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="loyalflow-test-prefect-"))
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 
 
 @pytest.fixture()

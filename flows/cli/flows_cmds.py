@@ -91,6 +91,87 @@ def report(
         console.print(f"wrote {html}")
 
 
+
+
+def scheduler() -> None:
+    """The embedded scheduler: every journey at its cron, jobs kept in the database, one instance at a time."""
+    import signal
+    import threading
+
+    from flows import scheduler as embedded
+    from journeys.registry import journeys
+
+    engine = require_current(make_engine())
+    running = embedded.start(engine, journeys())
+    for job in running.get_jobs():
+        if job.id.startswith("journey:"):
+            console.print(f"{job.name:<18} next run {job.next_run_time:%Y-%m-%d %H:%M %Z}")
+    stopped = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stopped.set())
+    console.print("scheduler running; Ctrl-C stops it")
+    stopped.wait()
+    embedded.stop(engine, running)
+    console.print("scheduler stopped")
+
+
+def deployments(work_pool: str | None = None) -> list:
+    """A Prefect deployment per journey: its cron, one run at a time."""
+    from flows.journey_flows import journey_tick
+    from journeys.registry import journeys
+
+    out = []
+    for j in sorted(journeys().values(), key=lambda j: j.name):
+        kwargs = dict(name=j.name, cron=j.schedule, parameters={"journey": j.name}, concurrency_limit=1,
+                      description=j.description, tags=["loyalflow", j.purpose])
+        out.append(journey_tick.to_deployment(**kwargs) if work_pool is None else kwargs)
+    return out
+
+
+def deploy(work_pool: str = typer.Option("loyalflow", "--work-pool", help="A process work pool (created if missing)."),
+           source: Path = typer.Option(Path("."), "--source", help="The project folder workers load flows from.")) -> None:
+    """Register a Prefect deployment per journey on a process work pool; start workers with `prefect worker start`."""
+    from flows import runtime
+    from flows.journey_flows import journey_tick
+
+    runtime.quiet_prefect()
+    _ensure_work_pool(work_pool)
+    flow = journey_tick.from_source(source=str(source.resolve()), entrypoint="flows/journey_flows.py:journey_tick")
+    for kwargs in deployments(work_pool):
+        flow.deploy(work_pool_name=work_pool, build=False, push=False, print_next_steps=False, **kwargs)
+        console.print(f"deployed journey-tick/{kwargs['name']} ({kwargs['cron']}) on work pool {work_pool}")
+    console.print(f"start a worker: prefect worker start --pool {work_pool}")
+
+
+def _ensure_work_pool(name: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.exceptions import ObjectAlreadyExists
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=name, type="process"))
+        except ObjectAlreadyExists:
+            pass
+
+
+def serve_flows() -> None:
+    """Serve every journey's deployment from this one process (small installs; needs a Prefect server)."""
+    from prefect import serve
+
+    from flows import runtime
+
+    runtime.quiet_prefect()
+    serve(*deployments(), print_starting_message=True)
+
+
+def register_running(app: typer.Typer) -> None:
+    app.command("scheduler")(scheduler)
+    app.command("deploy")(deploy)
+    app.command("serve-flows")(serve_flows)
+
+
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
     app.command("report")(report)
+    register_running(app)
