@@ -50,17 +50,19 @@ def test_journey_tick_flow_sends_each_member_once_in_chunks(sqlite_engine: Engin
 
 def test_the_run_leaves_artifacts(sqlite_engine: Engine, flow_env: Path) -> None:
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId, ArtifactFilterKey
 
     from flows.journey_flows import journey_tick
 
     members(sqlite_engine, 5)
-    journey_tick("welcome", NOW.isoformat())
+    state = journey_tick("welcome", NOW.isoformat(), return_state=True)
+    run_id = state.state_details.flow_run_id
 
     async def read() -> list:
         async with get_client() as client:
             return await client.read_artifacts(artifact_filter=ArtifactFilter(
-                key=ArtifactFilterKey(any_=["welcome-counts", "welcome-summary"])))
+                key=ArtifactFilterKey(any_=["welcome-counts", "welcome-summary"]),
+                flow_run_id=ArtifactFilterFlowRunId(any_=[run_id])))
 
     found = {a.key: a for a in asyncio.run(read())}
     assert set(found) == {"welcome-counts", "welcome-summary"}
