@@ -177,9 +177,6 @@ LOCALES: tuple[Locale, ...] = (
            ios_share=0.70, romanised={**_JP_NAMES_FIRST, **_JP_NAMES_LAST}),
 )
 
-LOCALE_BY_TAG = {loc.tag: loc for loc in LOCALES}
-
-
 @dataclass(frozen=True)
 class Zone:
     """One (locale, time zone) pair: the unit members are drawn from and stores are placed in."""

@@ -97,12 +97,8 @@ def nullable_ids(values: np.ndarray) -> list[int | None]:
     return [None if v < 0 else v for v in values.tolist()]
 
 
-def row_counts(connection: Connection) -> dict[str, int]:
-    return {t: int(connection.execute(text(f"SELECT COUNT(*) FROM {t}")).scalar_one()) for t in DEMO_TABLES}
-
-
 def first_nonempty(connection: Connection) -> str | None:
-    for table in DEMO_TABLES:
+    for table in ("members", *(t for t in DEMO_TABLES if t != "members")):
         if connection.execute(text(f"SELECT 1 FROM {table} LIMIT 1")).first() is not None:
             return table
     return None
