@@ -8,6 +8,7 @@ cannot tell them apart, e.g. the US); landlines are refused. Push: a non-empty d
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -24,6 +25,7 @@ class ContactCheck:
     problem: str | None = None
 
 
+@lru_cache(maxsize=65536)  # pure; repeated ticks and simulations see the same addresses again
 def check_email(address: str) -> ContactCheck:
     try:
         result = validate_email(address, check_deliverability=False)
@@ -32,6 +34,7 @@ def check_email(address: str) -> ContactCheck:
     return ContactCheck(True, result.normalized.lower())
 
 
+@lru_cache(maxsize=65536)
 def check_sms_number(address: str, country: str | None = None) -> ContactCheck:
     try:
         number = phonenumbers.parse(address, (country or "US").upper())

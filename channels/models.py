@@ -110,3 +110,20 @@ class DeliveryEvent(Base):
     provider_event_id: Mapped[str | None] = mapped_column(String(128), unique=True)
     """The provider's own event id (SendGrid sg_event_id) so a re-delivered event is stored once."""
     detail: Mapped[dict[str, object] | None] = mapped_column(JSON)
+
+
+class WebhookReceipt(Base):
+    """A provider request already applied, so a replay of it (same signature) changes nothing.
+
+    In the database rather than in memory: replays are refused across restarts and across the
+    workers of `loyalflow serve`, and the receipt commits in the same transaction as the effects.
+    """
+
+    __tablename__ = "webhook_receipts"
+    __table_args__ = (UniqueConstraint("provider", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    """SHA-256 (hex) of the request's signature."""
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -54,7 +54,7 @@ class UnknownTimeZone(ValueError):
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata folder such as "America"
         raise UnknownTimeZone(f"unknown time zone {name!r}") from None
 
 
@@ -72,10 +72,27 @@ def next_allowed(now_utc: datetime, time_zone: str, channel: str, rules: QuietRu
     end_day = local.date()
     if window.start > window.end and local.time() >= window.start:
         end_day += timedelta(days=1)  # evening part of an overnight window: it ends tomorrow morning
-    end_local = datetime.combine(end_day, window.end, tzinfo=tz)
-    end_utc = end_local.astimezone(timezone.utc)
-    # a window end inside a DST gap is read with the pre-gap offset, which lands after the gap
+    end_utc = _first_instant_at_or_after(datetime.combine(end_day, window.end), tz)
     return max(end_utc, now_utc)
+
+
+def _first_instant_at_or_after(wall: datetime, tz: ZoneInfo) -> datetime:
+    """The first UTC instant whose local wall time is >= `wall` (naive), DST gaps included."""
+    early = wall.replace(tzinfo=tz, fold=0).astimezone(timezone.utc)
+    if early.astimezone(tz).replace(tzinfo=None) == wall:
+        return early  # the wall time exists (fold=0 is its first occurrence in an overlap)
+    # `wall` falls in a spring-forward gap: the answer is the transition instant, found by bisection
+    low = wall.replace(tzinfo=tz, fold=1).astimezone(timezone.utc)
+    high = early
+    after = high.astimezone(tz).utcoffset()
+    while high - low > timedelta(seconds=1):
+        mid = low + (high - low) / 2
+        if mid.astimezone(tz).utcoffset() == after:
+            high = mid
+        else:
+            low = mid
+    whole = high.replace(microsecond=0)  # transitions fall on whole seconds
+    return whole if whole.astimezone(tz).utcoffset() == after else whole + timedelta(seconds=1)
 
 
 def rules_from_settings(email: str, sms: str, push: str) -> dict[str, QuietWindow | None]:

@@ -71,6 +71,9 @@ class ChannelSettings(BaseSettings):
     unsubscribe_secret: SecretStr | None = None
     unsubscribe_token_max_age_days: int = 60
     webhook_replay_window_seconds: int = 300
+    """SendGrid events signed longer ago than this are refused as replays."""
+    webhook_receipt_retention_days: int = 90
+    """How long applied webhook requests are remembered, so a replay of one is refused."""
 
     def require(self, *names: str) -> None:
         """Fail with one line naming every missing setting the caller needs."""

@@ -129,7 +129,8 @@ def deliver(session: Session, journey: Journey, states: list[State], now: dateti
             live.append(s)
     stale = [s for s in live if (d := deadline(step.stale or journey.stale, s.context, s.row.enrolled_at)) and now > d]
     _finish(session, [ledger[s.row.id].id for s in stale], SendStatus.skipped, "stale", now)
-    stats.skipped["stale"] += len(stale)
+    if stale:
+        stats.skipped["stale"] += len(stale)
     for s in stale:
         advance(s)
     live = [s for s in live if s not in stale]
@@ -247,10 +248,14 @@ def deliver(session: Session, journey: Journey, states: list[State], now: dateti
         try:
             results = adapter.send(messages)
         except ProviderConfigError as exc:
-            settled = getattr(exc, "results", None) or []
-            _record(session, pairs[:len(settled)], settled, now, services, stats, adapter.provider, advance, park)
-            untouched = [m.ledger_id for m in messages[len(settled):]]
-            session.execute(update(LedgerRow).where(LedgerRow.id.in_(untouched), LedgerRow.status == SendStatus.sending)
+            # record what the provider settled before refusing us (matched by ledger id: sending is
+            # concurrent); what it never accepted goes back to `reserved`, to go once credentials work
+            settled = list(exc.results or [])
+            settled_ids = {r.ledger_id for r in settled}
+            _record(session, [p for p in pairs if p[1].ledger_id in settled_ids], settled, now, services, stats,
+                    adapter.provider, advance, park)
+            unsent = [m.ledger_id for m in messages if m.ledger_id not in settled_ids]
+            session.execute(update(LedgerRow).where(LedgerRow.id.in_(unsent), LedgerRow.status == SendStatus.sending)
                             .values(status=SendStatus.reserved, attempts=LedgerRow.attempts - 1, updated_at=now),
                             execution_options={"synchronize_session": False})
             session.commit()

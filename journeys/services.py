@@ -81,5 +81,18 @@ def default_services(adapters: Mapping[str, Adapter] | None = None) -> Services:
 
 
 def _links_from(settings: Any) -> Links:
-    base = str(getattr(settings, "public_base_url", "http://127.0.0.1:8000")).rstrip("/")
-    return plain_links(base)
+    """Signed unsubscribe and preference links. Sending through providers needs
+    LOYALFLOW_UNSUBSCRIBE_SECRET (links must keep working after a restart); the outbox, made to be
+    looked at, signs with a secret of this process when none is set."""
+    import secrets
+
+    from pydantic import SecretStr
+
+    from channels.settings import DeliveryMode
+    from channels.unsubscribe import signed_links
+
+    if settings.unsubscribe_secret is None:
+        if settings.delivery_mode is not DeliveryMode.outbox:
+            settings.require("unsubscribe_secret")
+        settings = settings.model_copy(update={"unsubscribe_secret": SecretStr(secrets.token_hex(32))})
+    return signed_links(settings)

@@ -15,9 +15,7 @@ from alembic import op
 revision: str = "c0001"
 down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = ("channels",)
-# No depends_on "a0001": these tables reference no audiences table, and with a dependency Alembic
-# stores only "c0001" as the current head while flows.migrate.is_up_to_date expects every script head.
-depends_on: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = "a0001"
 
 
 def upgrade() -> None:

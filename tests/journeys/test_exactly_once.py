@@ -155,3 +155,30 @@ def test_crash_inside_the_provider_call_never_resends(sqlite_engine: Engine) -> 
     counts = ledger(sqlite_engine)
     assert counts[SendStatus.sent] == 95 and counts[SendStatus.failed] == 25 and counts[SendStatus.sending] == 0
     assert len(rec.ledger_ids()) == len(set(rec.ledger_ids())) == 95
+
+
+class RefusingAdapter(RecordingAdapter):
+    """Accepts the first message of each batch, then the provider answers 401."""
+
+    def send(self, messages):  # type: ignore[no-untyped-def]
+        from channels.errors import ProviderConfigError
+
+        accepted = super().send(messages[:1])
+        raise ProviderConfigError("recorder", 401, "bad key", results=accepted,
+                                  unsent=[m.ledger_id for m in messages[1:]])
+
+
+def test_a_configuration_failure_stops_the_run_and_loses_nothing(sqlite_engine: Engine) -> None:
+    from channels.errors import ProviderConfigError
+
+    populate(sqlite_engine, 30)
+    factory = sessionmaker(sqlite_engine, expire_on_commit=False)
+    refusing = RefusingAdapter()
+    with pytest.raises(ProviderConfigError):
+        tick(factory, get_journey("welcome"), NOW, services_with(refusing))
+    counts = ledger(sqlite_engine)
+    assert counts[SendStatus.sent] == 1 and counts[SendStatus.reserved] == 29 and counts[SendStatus.sending] == 0
+    fixed = RecordingAdapter()  # credentials fixed: the next run sends the rest, once
+    tick(factory, get_journey("welcome"), NOW + timedelta(minutes=20), services_with(fixed))
+    assert sorted(refusing.ledger_ids() + fixed.ledger_ids()) == sorted(set(refusing.ledger_ids() + fixed.ledger_ids()))
+    assert len(fixed.ledger_ids()) == 29 and ledger(sqlite_engine)[SendStatus.sent] == 30

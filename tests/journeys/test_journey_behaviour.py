@@ -161,3 +161,23 @@ def test_staff_bulletin_reaches_staff_with_their_updates(sqlite_engine: Engine) 
     assert "Double points weekend" in by_staff[2].content.text and "Old news" not in by_staff[2].content.text
     run(sqlite_engine, "staff_bulletin", monday + timedelta(days=7), rec)  # next week: a new occurrence
     assert len(rec.messages) == 4
+
+
+def test_bad_member_data_is_skipped_with_a_reason_and_the_chunk_goes_on(sqlite_engine: Engine) -> None:
+    """A folder name as a time zone, a malformed email, no email at all: each member is skipped with its
+    reason; the good members in the same chunk are sent to."""
+    with Session(sqlite_engine, expire_on_commit=False) as s:
+        b.tiers(s)
+        good = b.member(s, 1, enrolled_at=T0 - timedelta(hours=1))
+        folder_zone = b.member(s, 2, enrolled_at=T0 - timedelta(hours=1), zone="America")
+        bad_email = b.member(s, 3, enrolled_at=T0 - timedelta(hours=1))
+        bad_email.email = "name@@example"
+        no_email = b.member(s, 4, enrolled_at=T0 - timedelta(hours=1))
+        no_email.email = None
+        s.commit()
+    rec = RecordingAdapter()
+    stats = run(sqlite_engine, "welcome", T0, rec)
+    assert [m.recipient_id for m in rec.messages] == [good.id]
+    reasons = {r[0]: r[4] for r in ledger(sqlite_engine)}
+    assert reasons == {1: None, folder_zone.id: "invalid_time_zone", 3: "invalid_contact", 4: "no_contact"}
+    assert stats.skipped == {"invalid_time_zone": 1, "invalid_contact": 1, "no_contact": 1}

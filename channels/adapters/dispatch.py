@@ -1,0 +1,176 @@
+"""Sending a batch: bounded concurrency, the rate limit, retries with backoff, and the stop on 401/403.
+
+Each provider adapter only says what one attempt did (an `Attempt`); this module decides what
+happens next, the same way for every provider:
+- accepted / permanent: done;
+- retry: wait (the provider's reset header when given, else exponential backoff with jitter) and
+  try again, up to `max_attempts`; a reset longer than `max_delay` ends the tries at once;
+- config (401/403): set the stop flag so no thread starts another request, then raise
+  ProviderConfigError carrying the results settled so far.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+
+from channels.adapters.base import DeliveryResult, DeliveryStatus, OutgoingMessage
+from channels.errors import ProviderConfigError
+from channels.ratelimit import TokenBucket
+
+
+log = logging.getLogger("loyalflow.channels")
+
+
+class AttemptKind(str, Enum):
+    accepted = "accepted"
+    permanent = "permanent"
+    retry = "retry"
+    config = "config"
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    kind: AttemptKind
+    provider_message_id: str | None = None
+    error_code: str | None = None
+    reason: str | None = None
+    retry_after: float | None = None
+    http_status: int | None = None
+    suppression: str | None = None
+    revoke_token: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float | None:
+        """Seconds to wait before the next try, or None to give up now."""
+        if attempt >= self.max_attempts:
+            return None
+        if retry_after is not None:
+            return max(0.0, retry_after) if retry_after <= self.max_delay else None
+        return min(self.max_delay, self.base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+
+
+def reset_delay(headers: Mapping[str, str] | None, now: float) -> float | None:
+    """Seconds until the provider says to come back: Retry-After (seconds or HTTP date) or
+    X-RateLimit-Reset (a Unix time, as SendGrid sends it; small values are read as seconds)."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    value = lowered.get("retry-after")
+    if value is not None:
+        value = value.strip()
+        try:
+            return max(0.0, float(value))
+        except ValueError:
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                when = None
+            if when is not None:
+                return max(0.0, when.timestamp() - now)
+    value = lowered.get("x-ratelimit-reset")
+    if value is not None:
+        try:
+            reset = float(value.strip())
+        except ValueError:
+            return None
+        return max(0.0, reset - now) if reset > 1_000_000_000 else max(0.0, reset)
+    return None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        provider: str,
+        bucket: TokenBucket,
+        policy: RetryPolicy,
+        concurrency: int,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.provider = provider
+        self.bucket = bucket
+        self.policy = policy
+        self.concurrency = max(1, concurrency)
+        self._sleep = sleep
+
+    def run(self, messages: Sequence[OutgoingMessage], attempt: Callable[[OutgoingMessage], Attempt]) -> list[DeliveryResult]:
+        """One result per message in order, unless a configuration failure stopped the run."""
+        stop = threading.Event()
+        failure: list[Attempt] = []
+
+        def wait(seconds: float) -> None:
+            if self._sleep is not None:
+                self._sleep(seconds)
+            else:
+                stop.wait(seconds)
+
+        def one(message: OutgoingMessage) -> DeliveryResult | None:
+            tries = 0
+            while True:
+                if stop.is_set():
+                    return None  # never sent: the caller sees it missing from the results
+                self.bucket.acquire()
+                if stop.is_set():
+                    return None
+                tries += 1
+                try:
+                    outcome = attempt(message)
+                except Exception as exc:  # a bug here must not lose the other messages' results
+                    log.error("%s: ledger %s: unexpected %s while sending", self.provider, message.ledger_id,
+                              type(exc).__name__)
+                    # permanent, not retryable: the provider may have taken it before the error
+                    outcome = Attempt(AttemptKind.permanent, error_code="adapter_error", reason=type(exc).__name__)
+                if outcome.kind is AttemptKind.config:
+                    failure.append(outcome)
+                    stop.set()
+                    return None
+                if outcome.kind is AttemptKind.accepted:
+                    return DeliveryResult(message.ledger_id, DeliveryStatus.accepted, outcome.provider_message_id)
+                if outcome.kind is AttemptKind.permanent:
+                    return DeliveryResult(
+                        message.ledger_id,
+                        DeliveryStatus.permanent,
+                        outcome.provider_message_id,
+                        outcome.error_code,
+                        outcome.reason,
+                        outcome.suppression,
+                        outcome.revoke_token,
+                    )
+                delay = self.policy.delay(tries, outcome.retry_after)
+                if delay is None:
+                    return DeliveryResult(
+                        message.ledger_id,
+                        DeliveryStatus.retryable,
+                        None,
+                        outcome.error_code,
+                        f"{outcome.reason} (gave up after {tries} attempts)",
+                    )
+                wait(delay)
+
+        if self.concurrency == 1 or len(messages) <= 1:
+            results = [one(m) for m in messages]
+        else:
+            with ThreadPoolExecutor(min(self.concurrency, len(messages)), thread_name_prefix=self.provider) as pool:
+                results = list(pool.map(one, messages))
+        if failure:
+            first = failure[0]
+            raise ProviderConfigError(
+                self.provider,
+                first.http_status or 0,
+                first.reason or "unauthorised",
+                [r for r in results if r is not None],
+                [m.ledger_id for m, r in zip(messages, results) if r is None],
+            )
+        return [r for r in results if r is not None]

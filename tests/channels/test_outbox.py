@@ -1,0 +1,82 @@
+"""The outbox adapter: files a person can open, safe under concurrent writers."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from email import message_from_bytes, policy
+from pathlib import Path
+
+from channels.adapters.base import DeliveryStatus
+from channels.adapters.outbox import OutboxAdapter
+from channels.settings import ChannelSettings
+from tests.channels.messages import email, push, sms
+
+FIXED = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
+
+
+def outbox(settings: ChannelSettings) -> OutboxAdapter:
+    return OutboxAdapter(settings, clock=lambda: FIXED)
+
+
+def test_marketing_email_is_a_real_eml_with_both_parts_and_one_click_unsubscribe(settings: ChannelSettings) -> None:
+    results = outbox(settings).send([email(42), email(43, purpose="transactional")])
+    assert [r.status for r in results] == [DeliveryStatus.accepted] * 2
+    path = Path(settings.outbox_dir) / "email" / "000000000042.eml"
+    parsed = message_from_bytes(path.read_bytes(), policy=policy.default)
+    assert parsed["To"] == "ana@example.com"
+    assert parsed["Subject"] == "We miss you, Ana"
+    assert parsed["From"] == "Loyalflow Rewards <rewards@loyalflow.example>"
+    assert parsed["Date"] == "Mon, 23 Nov 2026 12:00:00 +0000"
+    assert parsed["List-Unsubscribe"] == "<https://loyalflow.test/u/tok42>"
+    assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert parsed["X-Loyalflow-Ledger-Id"] == "42" and parsed["X-Loyalflow-Journey"] == "win_back"
+    assert results[0].provider_message_id == parsed["Message-ID"].strip().strip("<>")
+    assert parsed.get_content_type() == "multipart/alternative"
+    parts = {p.get_content_type(): p.get_content() for p in parsed.iter_parts()}
+    assert parts["text/plain"].strip() == "Hello Ana"
+    assert "<p>Hello Ana</p>" in parts["text/html"]
+
+    transactional = message_from_bytes((Path(settings.outbox_dir) / "email" / "000000000043.eml").read_bytes(), policy=policy.default)
+    assert transactional["List-Unsubscribe"] is None and transactional["List-Unsubscribe-Post"] is None
+
+
+def test_same_ledger_id_twice_leaves_one_file(settings: ChannelSettings) -> None:
+    adapter = outbox(settings)
+    adapter.send([email(7)])
+    adapter.send([email(7)])
+    assert [p.name for p in (Path(settings.outbox_dir) / "email").iterdir()] == ["000000000007.eml"]
+
+
+def test_sms_and_push_are_json_lines(settings: ChannelSettings) -> None:
+    outbox(settings).send([sms(1), push(2)])
+    [line] = (Path(settings.outbox_dir) / "sms.jsonl").read_text().splitlines()
+    assert json.loads(line) == {
+        "ledger_id": 1, "at": "2026-11-23T12:00:00+00:00", "to": "+12015550123", "journey": "win_back",
+        "step": "sms_offer", "purpose": "marketing", "from": None,
+        "text": "Loyalflow: 20% off this week. Reply STOP to opt out.", "encoding": "GSM-7", "segments": 1,
+    }
+    [line] = (Path(settings.outbox_dir) / "push.jsonl").read_text().splitlines()
+    record = json.loads(line)
+    assert (record["title"], record["deep_link"], record["data"]) == ("Points expire tomorrow", "loyalflow://points", {"points": "120"})
+
+
+def _write_many(outbox_dir: str, start: int) -> None:
+    adapter = OutboxAdapter(ChannelSettings(outbox_dir=Path(outbox_dir)), clock=lambda: FIXED)
+    for i in range(start, start + 100):
+        adapter.send([sms(i, to="+1201555" + f"{i:04d}")])
+
+
+def test_concurrent_writers_never_interleave_lines(settings: ChannelSettings) -> None:
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda s: _write_many(str(settings.outbox_dir), s), [0, 100, 200, 300]))
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_write_many, args=(str(settings.outbox_dir), s)) for s in (400, 500)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(30)
+    lines = (Path(settings.outbox_dir) / "sms.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["ledger_id"] for line in lines) == list(range(600))

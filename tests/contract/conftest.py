@@ -1,0 +1,128 @@
+"""Prism mock servers on 127.0.0.1 for the providers' official OpenAPI specs, patched for the
+specs' own documented defects (see ../shared/provider-specs/README.md).
+
+Prism comes from this folder's package.json (`npm ci` here; CI does it). Without it the contract
+tests skip, except in CI (CI or LOYALFLOW_REQUIRE_POSTGRES=1 set), where they fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+SPECS = REPO.parent / "shared" / "provider-specs"
+SENDGRID_PATH = "/v3/mail/send"
+TWILIO_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
+
+
+def in_ci() -> bool:
+    return bool(os.environ.get("CI")) or os.environ.get("LOYALFLOW_REQUIRE_POSTGRES") == "1"
+
+
+def prism_binary() -> str | None:
+    local = HERE / "node_modules" / ".bin" / "prism"
+    if local.exists():
+        return str(local)
+    return shutil.which("prism")
+
+
+def patch_sendgrid(spec: dict[str, Any]) -> dict[str, Any]:
+    """Message-level custom_args is typed as a string in the spec; SendGrid takes (and documents)
+    an object of string values, and answers 400 to non-string values."""
+    spec = copy.deepcopy(spec)
+    schema = spec["components"]["requestBodies"]["PostMailSend"]["content"]["application/json"]["schema"]
+    description = schema["properties"]["custom_args"].get("description", "")
+    schema["properties"]["custom_args"] = {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+        "description": description,
+    }
+    return spec
+
+
+def patch_twilio(spec: dict[str, Any]) -> dict[str, Any]:
+    """MediaUrl (an array) sent as one form key is refused by Prism ("must be array"); Twilio
+    takes the key once or repeated. We send no media, but keep the spec honest for callers who do."""
+    spec = copy.deepcopy(spec)
+    schema = spec["paths"][TWILIO_PATH]["post"]["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"]
+    media = schema["properties"]["MediaUrl"]
+    schema["properties"]["MediaUrl"] = {"anyOf": [media, media["items"]], "description": media.get("description", "")}
+    return spec
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Prism:
+    def __init__(self, spec_path: Path, log_path: Path) -> None:
+        binary = prism_binary()
+        if binary is None:
+            if in_ci():
+                pytest.fail("Prism not installed: run `npm ci` in tests/contract")
+            pytest.skip("Prism not installed (run `npm install` in tests/contract)")
+        self.port = _free_port()
+        self.log_path = log_path
+        self.log = log_path.open("wb")
+        self.process = subprocess.Popen(
+            [binary, "mock", "-h", "127.0.0.1", "-p", str(self.port), str(spec_path)],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError(f"prism did not start: {log_path.read_text(errors='replace')[-2000:]}")
+                time.sleep(0.2)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # prism's own process group, started above
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+        self.log.close()
+
+
+def _serve(tmp: Path, name: str, spec: dict[str, Any]) -> Iterator[Prism]:
+    path = tmp / f"{name}.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    prism = Prism(path, tmp / f"{name}.log")
+    yield prism
+    prism.stop()
+
+
+@pytest.fixture(scope="session")
+def sendgrid_prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prism]:
+    spec = patch_sendgrid(json.loads((SPECS / "tsg_mail_v3.json").read_text(encoding="utf-8")))
+    yield from _serve(tmp_path_factory.mktemp("prism-sendgrid"), "sendgrid", spec)
+
+
+@pytest.fixture(scope="session")
+def twilio_prism(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prism]:
+    spec = patch_twilio(json.loads((SPECS / "twilio_api_v2010.json").read_text(encoding="utf-8")))
+    yield from _serve(tmp_path_factory.mktemp("prism-twilio"), "twilio", spec)
