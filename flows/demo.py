@@ -75,6 +75,35 @@ def seed_consent(engine: Engine) -> int:
     return total
 
 
+# simulated provider feedback for the demo's outbox messages (percent of sent messages)
+DEMO_ENGAGEMENT = (("delivered", 97, 2), ("open", 41, 95), ("click", 9, 180), ("unsubscribe", 1, 240))
+
+
+def seed_engagement(engine: Engine) -> int:
+    """Provider events the outbox cannot produce, so the demo's funnel means something: a fixed share
+    of sent messages is delivered, opened, clicked (email only for opens and clicks), each a
+    deterministic function of the ledger id. Marked provider 'demo-simulated'; never used outside the demo."""
+    from sqlalchemy import func, literal_column, or_
+
+    from channels.models import DeliveryEvent
+    from journeys.models import Send, SendStatus
+
+    total = 0
+    with Session(engine) as session:
+        for salt, (event, percent, minutes) in enumerate(DEMO_ENGAGEMENT, 1):
+            hit = (Send.id * 2654435761 + salt * 97) % 100 < percent
+            email_only = or_(Send.channel == "email", literal(event == "delivered"))
+            at = (func.strftime("%Y-%m-%d %H:%M:%f", Send.sent_at, f"+{minutes} minutes")
+                  if engine.dialect.name == "sqlite" else Send.sent_at + literal_column(f"interval '{minutes} minutes'"))
+            source = select(literal("demo-simulated"), Send.id, Send.provider_message_id, literal(event), at
+                            ).where(Send.status == SendStatus.sent, hit, email_only)
+            result = session.execute(insert(DeliveryEvent).from_select(
+                ["provider", "ledger_id", "provider_message_id", "event", "occurred_at"], source))
+            total += int(result.rowcount or 0)
+        session.commit()
+    return total
+
+
 def run_demo(folder: Path, members: int, days: int, seed: int, today: datetime,
              progress: Callable[[str], None] = lambda _: None) -> DemoResult:
     seconds: dict[str, float] = {}
@@ -105,6 +134,7 @@ def run_demo(folder: Path, members: int, days: int, seed: int, today: datetime,
 
     progress("writing the report")
     started = time.perf_counter()
+    seed_engagement(engine)
     with Session(engine) as session:
         report = build_report(session, today)
     report_path = folder / "report.html"

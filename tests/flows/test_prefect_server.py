@@ -88,6 +88,27 @@ print(flow_run.state.type.value)
         mails = sorted((tmp_path / "outbox" / "email").glob("*.eml"))
         assert len(mails) == 5
         assert "Welcome" in mails[0].read_text(encoding="utf-8")
+
+        # `loyalflow deploy`: a deployment per journey on a process work pool, with its cron
+        repo = Path(__file__).resolve().parents[2]
+        deployed = subprocess.run([sys.executable, "-c", "from flows.cli import main; main()", "deploy",
+                                   "--work-pool", "loyalflow-test", "--source", str(repo)],
+                                  env=env, capture_output=True, text=True, timeout=180)
+        assert deployed.returncode == 0, deployed.stderr
+        listing = subprocess.run([sys.executable, "-c", """
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import DeploymentFilter, WorkPoolFilter, WorkPoolFilterName
+with get_client(sync_client=True) as client:
+    found = client.read_deployments(work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=["loyalflow-test"])))
+    for d in sorted(found, key=lambda d: d.name):
+        limit = d.global_concurrency_limit.limit if d.global_concurrency_limit else None
+        print(d.name, d.schedules[0].schedule.cron, d.parameters["journey"], limit)
+"""], env=env, capture_output=True, text=True, timeout=120)
+        lines = listing.stdout.strip().splitlines()
+        assert lines == [
+            "points_expiring 0 6 * * * points_expiring 1", "staff_bulletin 0 7 * * 1 staff_bulletin 1",
+            "tier_up 30 * * * * tier_up 1", "welcome 0 * * * * welcome 1", "win_back 0 7 * * * win_back 1",
+        ], listing.stdout + listing.stderr
     finally:
         for process in (served, server):
             if process is not None:
