@@ -41,6 +41,8 @@ class AudienceQuery:
     """Orders rows deterministically (recipient, then e.g. the batch) so runs are diffable."""
     count_source: FromClause | None = None
     """A lighter source for counting when no criterion needs the fields' joins (e.g. RFM scores)."""
+    count_query: Select[Any] | None = None
+    """A whole count statement, when counting recipients has a cheaper exact form than counting rows."""
 
     def _where(self) -> ColumnElement[bool]:
         return and_(true(), *(c.expr for c in self.criteria))
@@ -54,6 +56,8 @@ class AudienceQuery:
 
     def count_select(self) -> Select[Any]:
         """Distinct recipients in the audience (a member with two expiring batches counts once)."""
+        if self.count_query is not None:
+            return self.count_query
         source = self.count_source if self.count_source is not None else self.source
         return select(func.count(func.distinct(self.recipient_id))).select_from(source).where(self._where())
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
 from sqlalchemy.orm import aliased
 
 from audiences.errors import InvalidParameter
@@ -58,6 +60,33 @@ def batch_remaining(batch: type[PointsEntry], now: datetime) -> ColumnElement[in
     return case((left <= 0, literal(0)), (left >= batch.points, batch.points), else_=left)
 
 
+def members_with_points_expiring(now: datetime, until: datetime) -> Select[Any]:
+    """COUNT of active members with at least one point left in a batch expiring in (now, until].
+
+    Exact and cheaper than counting batch rows: what a member earned through a batch only grows with
+    the batch's place in the FIFO order, so some batch in the window has points left if and only if
+    the member's LAST batch in the window does. One evaluation per member instead of per batch.
+    """
+    in_window = and_(PointsEntry.points > 0, PointsEntry.occurred_at <= now,
+                     PointsEntry.expires_at > now, PointsEntry.expires_at <= until)
+    last = (select(PointsEntry.member_id.label("member_id"), func.max(PointsEntry.occurred_at).label("at"))
+            .where(in_window).group_by(PointsEntry.member_id).subquery("last_batch"))
+    tie = aliased(PointsEntry)
+    last_id = select(func.max(tie.id)).where(
+        tie.member_id == last.c.member_id, tie.occurred_at == last.c.at, tie.points > 0,
+        tie.expires_at > now, tie.expires_at <= until).correlate_except(tie).scalar_subquery()
+    earned = aliased(PointsEntry)
+    earned_through = select(func.coalesce(func.sum(earned.points), 0)).where(
+        earned.member_id == last.c.member_id, earned.points > 0,
+        or_(earned.occurred_at < last.c.at, and_(earned.occurred_at == last.c.at, earned.id <= last_id)),
+    ).scalar_subquery()
+    spent = aliased(PointsEntry)
+    consumed = select(func.coalesce(-func.sum(spent.points), 0)).where(
+        spent.member_id == last.c.member_id, spent.points < 0, spent.occurred_at <= now).scalar_subquery()
+    return (select(func.count()).select_from(last.join(Member, Member.id == last.c.member_id))
+            .where(Member.status == MemberStatus.active, earned_through - consumed >= 1))
+
+
 class PointsExpiring(Audience):
     name = "points_expiring"
     description = ("Members with points left in an earn batch expiring within `within_days` days "
@@ -84,6 +113,7 @@ class PointsExpiring(Audience):
         source = batch.__table__.join(Member.__table__, Member.id == batch.member_id)
         return AudienceQuery(
             source=source,
+            count_query=members_with_points_expiring(now, until) if params.min_points == 1 else None,
             recipient_id=batch.member_id,
             key=batch.id,
             criteria=[

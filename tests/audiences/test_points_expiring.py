@@ -124,3 +124,22 @@ def test_explain_names_the_failing_criterion(engine: Engine) -> None:
         assert failed == ["points_left"]
         nobody = AUD.explain(s, now, 424242)
         assert not nobody.exists and "no member with id 424242" in (nobody.no_rows_reason or "")
+
+
+@freeze_time(NOW)
+def test_batches_earned_at_the_same_instant_keep_their_order(engine: Engine) -> None:
+    """Two batches at one instant: FIFO order falls back to the ledger id, in rows and in the count."""
+    now = datetime.now(timezone.utc)
+    with Session(engine, expire_on_commit=False) as s:
+        m = b.member(s, 12, enrolled_at=now - b.days(400))
+        at = now - b.days(340)
+        first = b.earn(s, m, 50, at, now + b.days(10))     # in the window
+        b.earn(s, m, 70, at, now + b.days(200))            # same instant, later id, far expiry
+        b.spend(s, m, 60, now - b.days(5))                 # all of `first`, 10 of the second
+        other = b.member(s, 13, enrolled_at=now - b.days(400))
+        b.earn(s, other, 70, at, now + b.days(200))
+        kept = b.earn(s, other, 50, at, now + b.days(10))  # in the window, but later in FIFO order
+        b.spend(s, other, 60, now - b.days(5))             # 60 of the first 70: `kept` is untouched
+        s.commit()
+        assert by_member(rows(s, now)) == {13: [(kept.id, 50)]}
+        assert AUD.count(s, now) == 1 and first.id < kept.id
