@@ -7,12 +7,11 @@ the enrollment; for the holdout, after enrolling (they got nothing, so that is t
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, and_, case, cast, distinct, exists, func, or_, select, text
+from sqlalchemy import Date, case, cast, distinct, exists, func, or_, select, text
 from sqlalchemy.orm import Session
 
 from audiences.models import Member, MemberStatus, PointsEntry, PointsKind, Purchase
@@ -194,14 +193,3 @@ def program_figures(session: Session, now: datetime) -> dict[str, float | int | 
         "average_spend_per_member": float(spend) / active if active else None,
         "members_opted_out": int(opted_out),
     }
-
-
-def per_journey_channel_totals(report: Report) -> dict[str, dict[str, int]]:
-    totals: dict[str, dict[str, int]] = defaultdict(dict)
-    for row in report.journeys:
-        for c in row.channels:
-            totals[row.journey][c.channel] = c.sent
-    return dict(totals)
-
-
-__all__ = ["Report", "JourneyRow", "ChannelRow", "build_report", "program_figures", "and_"]

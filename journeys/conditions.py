@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Integer, and_, exists, not_, select
+from sqlalchemy import ColumnElement, and_, exists, not_, select
 from sqlalchemy.orm import aliased
 
 from audiences.models import PointsEntry, PointsKind, Purchase
@@ -84,4 +84,4 @@ def _left_audience(s: Scope) -> ColumnElement[bool]:
 left_audience = Condition("left_audience", "the recipient is no longer in the journey's audience", _left_audience)
 
 __all__ = ["Condition", "Scope", "batch_spent", "has_device", "left_audience", "purchased_since_enrollment",
-           "redeemed_since_enrollment", "Integer"]
+           "redeemed_since_enrollment"]

@@ -19,7 +19,7 @@ from typing import Any
 
 from croniter import croniter
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from audiences.db import make_engine
 from channels.adapters.base import DeliveryResult, DeliveryStatus, OutgoingMessage
@@ -106,4 +106,4 @@ def simulate(engine: Engine, journey: Journey, start: datetime, days: int,
     return list(by_day.values())
 
 
-__all__ = ["DryRunAdapter", "Day", "Session", "simulate", "sandbox", "tick_times"]
+__all__ = ["DryRunAdapter", "Day", "simulate", "sandbox", "tick_times"]
