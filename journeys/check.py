@@ -22,11 +22,32 @@ def _at(where: Where, message: str) -> Problem:
     return Problem(where.path, where.line, message)
 
 
+# what the engine puts in every render context besides the audience fields (journeys/delivery.py)
+BASE_CONTEXT = frozenset({"program", "links", "locale", "time_zone", "first_name", "recipient_id"})
+
+
 class _Templates:
-    """What check needs of the template library: does a template exist, and for which channel."""
+    """What check needs of the template library: does a template exist, for which channel, and
+    which variables each of its files uses."""
 
     def __init__(self, library: object | None) -> None:
         self.library = library
+
+    def variables(self, template: str) -> dict[str, set[str]]:
+        """Undeclared Jinja variables per file (all locales) of `journey/step`."""
+        from jinja2 import TemplateSyntaxError, meta
+
+        from templates.environment import text_env
+
+        journey, _, step = template.partition("/")
+        env = text_env()  # knows the templates' filters (currency, date, percent, ...)
+        out: dict[str, set[str]] = {}
+        for file in self.library.files_for(journey, step):  # type: ignore[union-attr]
+            try:
+                out[file.name] = set(meta.find_undeclared_variables(env.parse(file.path.read_text(encoding="utf-8"))))
+            except TemplateSyntaxError:
+                continue  # reported by the template check with its line
+        return out
 
     def problem(self, template: str, channel: str) -> str | None:
         if self.library is None:
@@ -89,6 +110,14 @@ def _check_steps(journey: Journey, version: int, steps: tuple, fields: set[str] 
             issue = templates.problem(message.template, message.channel)
             if issue:
                 problems.append(_at(instr.where, issue))
+            elif fields is not None and templates.library is not None:
+                given = BASE_CONTEXT | fields | set(getattr(journey.enrich, "provides", ()))
+                for name, used in sorted(templates.variables(message.template).items()):
+                    missing = sorted(used - given)
+                    if missing:
+                        problems.append(_at(instr.where, f"template {name} uses {', '.join(missing)}, which journey "
+                                                         f"{journey.name!r} does not provide (audience "
+                                                         f"{journey.audience!r}, enrich, or the base context)"))
         stale = instr.stale or journey.stale
         if isinstance(stale, FieldTime) and latest_wait is not None and latest_wait.field == stale.field \
                 and latest_wait.offset > stale.offset:

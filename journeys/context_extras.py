@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
@@ -11,8 +12,18 @@ from sqlalchemy.orm import Session, aliased
 from audiences.models import Member, PointsEntry, PointsKind, ProgramUpdate, Tier, TierChange
 
 Contexts = list[dict[str, Any]]
+F = TypeVar("F", bound=Callable[..., Contexts])
 
 
+def provides(*names: str) -> Callable[[F], F]:
+    """Declare the template variables an enricher adds, so `loyalflow check` can verify templates."""
+    def mark(fn: F) -> F:
+        fn.provides = names  # type: ignore[attr-defined]
+        return fn
+    return mark
+
+
+@provides("benefits")
 def tier_benefits(session: Session, now: datetime, contexts: Contexts) -> Contexts:
     codes = {c.get("tier_code") for c in contexts}
     benefits = dict(session.execute(select(Tier.code, Tier.benefits).where(Tier.code.in_(codes))).all())
@@ -24,6 +35,7 @@ def tier_benefits(session: Session, now: datetime, contexts: Contexts) -> Contex
 OFFER_BY_MONETARY_SCORE = {5: 25, 4: 20, 3: 15}
 
 
+@provides("offer_percent", "offer_code")
 def win_back_offer(session: Session, now: datetime, contexts: Contexts) -> Contexts:
     """A bigger offer for members who were worth more (monetary quintile)."""
     for c in contexts:
@@ -47,6 +59,7 @@ def week_figures(session: Session, now: datetime) -> dict[str, Any]:
             "redemptions": int(redemptions or 0), "tier_ups": int(tier_ups or 0)}
 
 
+@provides("figures", "updates")
 def staff_bulletin_content(session: Session, now: datetime, contexts: Contexts) -> Contexts:
     figures = week_figures(session, now)
     updates = session.execute(

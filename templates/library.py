@@ -365,6 +365,10 @@ class TemplateLibrary:
     def locales(self, journey: str, step: str) -> list[str]:
         return sorted(self._files_of(journey, step))
 
+    def files_for(self, journey: str, step: str) -> list[TemplateFile]:
+        """Every locale's file of one template (for checks that read the sources)."""
+        return list(self._files_of(journey, step).values())
+
     def _files_of(self, journey: str, step: str) -> dict[str, TemplateFile]:
         try:
             return self.files[(journey, step)]
