@@ -109,6 +109,26 @@ with get_client(sync_client=True) as client:
             "points_expiring 0 6 * * * points_expiring 1", "staff_bulletin 0 7 * * 1 staff_bulletin 1",
             "tier_up 30 * * * * tier_up 1", "welcome 0 * * * * welcome 1", "win_back 0 7 * * * win_back 1",
         ], listing.stdout + listing.stderr
+
+        # a process worker picks up a run of the deployed journey and sends to the outbox
+        later = NOW + timedelta(days=1)
+        with Session(engine, expire_on_commit=False) as s:
+            for i in range(6, 9):
+                b.member(s, i, enrolled_at=later - timedelta(hours=1))
+            s.commit()
+        queued = subprocess.run([sys.executable, "-c", f"""
+from prefect.deployments import run_deployment
+run = run_deployment("journey-tick/welcome", parameters={{"journey": "welcome", "now": "{later.isoformat()}"}},
+                     timeout=0)
+print(run.id)
+"""], env=env, capture_output=True, text=True, timeout=120)
+        assert queued.returncode == 0, queued.stderr
+        worker = subprocess.run([sys.executable, "-m", "prefect", "worker", "start", "--pool", "loyalflow-test",
+                                 "--type", "process", "--run-once"], env=env, capture_output=True, text=True,
+                                cwd=repo, timeout=300)
+        assert worker.returncode == 0, worker.stdout[-2000:] + worker.stderr[-2000:]
+        mails = sorted((tmp_path / "outbox" / "email").glob("*.eml"))
+        assert len(mails) == 8, worker.stdout[-2000:] + worker.stderr[-2000:]
     finally:
         for process in (served, server):
             if process is not None:
