@@ -108,6 +108,12 @@ def _check_steps(journey: Journey, version: int, steps: tuple, fields: set[str] 
                 problems.append(_at(instr.where, f"unknown channel {message.channel!r}; known: {', '.join(CHANNELS)}"))
                 continue
             issue = templates.problem(message.template, message.channel)
+            purpose = instr.purpose or journey.purpose
+            if not issue and templates.library is not None:
+                declared = templates.library.purpose_of(*message.template.split("/", 1))  # type: ignore[attr-defined]
+                if declared != purpose:
+                    issue = (f"template {message.template!r} is written as {declared}, but this send's purpose is "
+                             f"{purpose}: consent is checked for the send's purpose, so they must agree")
             if issue:
                 problems.append(_at(instr.where, issue))
             elif fields is not None and templates.library is not None:

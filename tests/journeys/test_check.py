@@ -51,6 +51,7 @@ EXPECTED = [
     ("unknown_bits.py", 7, "unknown channel 'fax'"),
     ("unknown_bits.py", 8, "is a email template, used as sms"),
     ("unreachable.py", 8, "unreachable step"),
+    ("unreachable.py", 8, "'welcome/sms_tips' is written as marketing, but this send's purpose is transactional"),
     ("too_late.py", 8, "after its stale deadline"),
     ("bad_key.py", 4, "occurrence_key 'batch_id' is not a field of audience 'tier_ups'"),
     ("bad_key.py", 5, "uses benefits, which journey 'bad_key' does not provide"),
