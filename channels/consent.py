@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -165,7 +165,10 @@ class ImportReport:
         return f"{self.path}: {self.imported} consent events imported, {len(self.errors)} rows refused"
 
 
-def _parse_row(row: dict[str, str]) -> dict[str, object]:
+MAX_ID = 2**31 - 1  # the ids' INTEGER columns
+
+
+def _parse_row(row: dict[str, str], now: datetime) -> dict[str, object]:
     def value(name: str) -> str:
         return (row.get(name) or "").strip()
 
@@ -176,6 +179,8 @@ def _parse_row(row: dict[str, str]) -> dict[str, object]:
         recipient_id = int(value("recipient_id"))
     except ValueError:
         raise ValueError(f"recipient_id {value('recipient_id')!r} is not an integer") from None
+    if not 1 <= recipient_id <= MAX_ID:
+        raise ValueError(f"recipient_id {recipient_id} is outside 1..{MAX_ID}")
     channel = value("channel").lower()
     if channel not in Channel.__members__:
         raise ValueError(f"channel {channel!r} is not email, sms or push")
@@ -191,6 +196,8 @@ def _parse_row(row: dict[str, str]) -> dict[str, object]:
         raise ValueError(f"occurred_at {value('occurred_at')!r} is not an ISO 8601 timestamp") from None
     if occurred_at.tzinfo is None:
         raise ValueError(f"occurred_at {value('occurred_at')!r} has no UTC offset")
+    if occurred_at > now:  # the latest event wins: a future one would outrank every real opt-out until then
+        raise ValueError(f"occurred_at {value('occurred_at')!r} is in the future")
     return {
         "recipient_kind": kind,
         "recipient_id": recipient_id,
@@ -203,8 +210,10 @@ def _parse_row(row: dict[str, str]) -> dict[str, object]:
     }
 
 
-def import_consent_csv(session: Session, path: str | Path) -> ImportReport:
-    """Append the good rows as consent events; report the others by line number (header = line 1)."""
+def import_consent_csv(session: Session, path: str | Path, now: datetime | None = None) -> ImportReport:
+    """Append the good rows as consent events; report the others by line number (header = line 1).
+    Rows dated after `now` (default: the wall clock) are refused."""
+    now = now or datetime.now(timezone.utc)
     path = Path(path)
     report = ImportReport(str(path))
     try:
@@ -226,7 +235,7 @@ def import_consent_csv(session: Session, path: str | Path) -> ImportReport:
                     report.errors.append(RowError(line, "more fields than columns"))
                     continue
                 try:
-                    parsed.append((line, _parse_row(row)))
+                    parsed.append((line, _parse_row(row, now)))
                 except ValueError as exc:
                     report.errors.append(RowError(line, str(exc)))
         except (csv.Error, UnicodeDecodeError) as exc:

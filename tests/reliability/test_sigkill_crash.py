@@ -1,0 +1,99 @@
+"""SIGKILL at random moments: a child process sends the welcome email to every new member through
+the real SendGrid adapter to a local fake SendGrid, and is killed with SIGKILL 20 times; each
+restart runs at now + 20 min (past the 15-minute lease), until a run ends by itself. Then what
+the fake received (ledger ids from custom_args) is compared with the ledger.
+
+LOYALFLOW_RELIABILITY_MESSAGES sets the size (default fits CI; the README figures use 50,000),
+LOYALFLOW_RELIABILITY_KILLS the number of kills (default 20).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine
+
+from tests.reliability.crash_worker import API_KEY
+from tests.reliability.support import LEASE_PLUS, NOW, accepted_ids, populate, reconcile
+from tests.support.fake_providers import FakeSendGrid
+
+ROOT = Path(__file__).resolve().parents[2]
+MESSAGES = int(os.environ.get("LOYALFLOW_RELIABILITY_MESSAGES", "20000"))
+KILLS = int(os.environ.get("LOYALFLOW_RELIABILITY_KILLS", "20"))
+
+
+def _start(url: str, now_index: int, fake: FakeSendGrid, ready: Path) -> subprocess.Popen[bytes]:
+    ready.unlink(missing_ok=True)
+    now = NOW + LEASE_PLUS * now_index
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.reliability.crash_worker", "--db", url, "--now", now.isoformat(),
+         "--sendgrid", fake.base_url, "--ready", str(ready), "--chunk", "100"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def _wait_ready(proc: subprocess.Popen[bytes], ready: Path) -> None:
+    deadline = time.monotonic() + 60
+    while not ready.exists():
+        if proc.poll() is not None:
+            raise AssertionError(f"worker exited {proc.returncode} before it was ready: {proc.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+        assert time.monotonic() < deadline, "worker did not get ready"
+        time.sleep(0.02)
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_moments_loses_nothing_and_sends_nothing_twice(sqlite_engine: Engine, tmp_path: Path) -> None:
+    populate(sqlite_engine, MESSAGES)
+    url = sqlite_engine.url.render_as_string(hide_password=False)
+    rng = random.Random(int(os.environ.get("LOYALFLOW_RELIABILITY_SEED", "20261123")))
+    ready = tmp_path / "ready"
+    started = time.monotonic()
+    with FakeSendGrid(api_key=API_KEY) as fake:
+        kills, runs = 0, 0
+        while kills < KILLS:
+            proc = _start(url, runs, fake, ready)
+            runs += 1
+            _wait_ready(proc, ready)
+            before = len(fake.accepted)
+            # a random point of the work still to do, spread so the last kills still land mid-run,
+            # plus a random few milliseconds: kills hit enrolling, claiming, sending and recording
+            share = (MESSAGES - before) / (KILLS - kills + 1)
+            target = before + int(rng.uniform(0.0, 1.2 * share))
+            while len(fake.accepted) < target and proc.poll() is None:
+                time.sleep(0.005)
+            time.sleep(rng.uniform(0.0, 0.05))
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                kills += 1
+            else:
+                assert proc.returncode == 0, proc.stderr.read().decode()[-2000:]  # type: ignore[union-attr]
+                break  # finished before the kill: the remaining kills have nothing left to hit
+        for _ in range(5):  # resume until a run ends by itself with nothing left
+            proc = _start(url, runs, fake, ready)
+            runs += 1
+            _, err = proc.communicate(timeout=600)
+            assert proc.returncode == 0, err.decode()[-2000:]
+            rec = reconcile(sqlite_engine, accepted_ids(fake), step=None)
+            if rec.open_rows == 0 and rec.missing_rows == 0:
+                break
+        received = accepted_ids(fake)
+    rec = reconcile(sqlite_engine, received)
+    elapsed = time.monotonic() - started
+    print(f"\nSIGKILL crash: messages={MESSAGES} kills={kills} runs={runs} seconds={elapsed:.0f} {rec.figures()}")
+    assert kills == KILLS or MESSAGES < 1000, f"only {kills} kills landed mid-run"
+    assert rec.enrollments == MESSAGES
+    assert rec.duplicates == 0, "a message reached the provider twice"
+    assert rec.sent_not_received == 0, "the ledger says sent but the provider never got it"
+    assert rec.received_not_sent == 0, "the provider got a message the ledger does not account for"
+    assert rec.missing_rows == 0 and rec.open_rows == 0, "a due step was lost"
+    assert set(rec.reasons) <= {"outcome_unknown"}, rec.reasons
+    assert rec.ledger["sent"] + rec.ledger["failed"] == MESSAGES
+    # a killed run leaves at most one chunk (100) in flight, so at most that many per kill are unknown
+    assert rec.ledger["failed"] <= 100 * kills
