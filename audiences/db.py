@@ -50,7 +50,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA cache_size=-131072")  # 128 MiB page cache: audience scans stay in memory
-    cursor.execute("PRAGMA temp_store=MEMORY")
+    # temp_store stays FILE: win-back's RFM window sorts at 1M members would otherwise hold ~900 MiB
     cursor.close()
 
 

@@ -133,7 +133,8 @@ def deliver(session: Session, journey: Journey, states: list[State], now: dateti
         stats.skipped["stale"] += len(stale)
     for s in stale:
         advance(s)
-    live = [s for s in live if s not in stale]
+    stale_ids = {id(s) for s in stale}  # by identity: a list `in` compares States field by field
+    live = [s for s in live if id(s) not in stale_ids]
     if not live:
         session.commit()
         return

@@ -104,6 +104,16 @@ class Dispatcher:
         self.policy = policy
         self.concurrency = max(1, concurrency)
         self._sleep = sleep
+        self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """One pool for the adapter's life: starting `concurrency` threads per batch cost more than the
+        batch's own CPU, and kept threads keep their HTTP connections. Threads start as work arrives."""
+        with self._executor_lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.provider)
+            return self._executor
 
     def run(self, messages: Sequence[OutgoingMessage], attempt: Callable[[OutgoingMessage], Attempt]) -> list[DeliveryResult]:
         """One result per message in order, unless a configuration failure stopped the run."""
@@ -162,8 +172,7 @@ class Dispatcher:
         if self.concurrency == 1 or len(messages) <= 1:
             results = [one(m) for m in messages]
         else:
-            with ThreadPoolExecutor(min(self.concurrency, len(messages)), thread_name_prefix=self.provider) as pool:
-                results = list(pool.map(one, messages))
+            results = list(self._pool().map(one, messages))
         if failure:
             first = failure[0]
             raise ProviderConfigError(

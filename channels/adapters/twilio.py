@@ -104,7 +104,7 @@ class TwilioAdapter:
         except TwilioRestException as exc:
             headers = dict(http.last.headers or {}) if http.last is not None else {}
             return self._classify(exc, headers)
-        except requests.RequestException as exc:
+        except requests.RequestException as exc:  # retried; see the SendGrid adapter on timeouts
             return Attempt(AttemptKind.retry, error_code="network", reason=f"network error: {type(exc).__name__}")
         return Attempt(AttemptKind.accepted, provider_message_id=created.sid)
 

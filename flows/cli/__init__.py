@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "flows.cli.journeys_cmds",
     "flows.cli.channels_cmds",
     "flows.cli.flows_cmds",
+    "flows.cli.bench_cmd",
 )
 
 for _name in COMMAND_MODULES:
