@@ -51,7 +51,7 @@ def funnel(report: Report) -> Markup | None:
         return None
     stages = ["enrolled", "sent", "delivered", "opened", "clicked"]
     fig, ax = plt.subplots(figsize=(9, 0.6 + 0.5 * len(rows) * len(stages) / 3))
-    y, labels = 0, []
+    y, labels, positions = 0.0, [], []
     for row in rows:
         values = [row.enrolled, sum(c.sent for c in row.channels), sum(c.delivered for c in row.channels),
                   sum(c.opened for c in row.channels), sum(c.clicked for c in row.channels)]
@@ -59,17 +59,12 @@ def funnel(report: Report) -> Markup | None:
             ax.barh(y, value, color="#3b6ea5" if stage == "enrolled" else "#7aa6d6")
             ax.text(value, y, f" {value:,}", va="center", fontsize=8)
             labels.append(f"{row.journey} · {stage}")
+            positions.append(y)
             y += 1
         y += 0.5
     ax.invert_yaxis()
     ax.set_title("Funnel per journey: enrolled → sent → delivered → opened → clicked")
     ax.spines[["top", "right", "left"]].set_visible(False)
-    positions, y = [], 0
-    for _row in rows:
-        for _ in stages:
-            positions.append(y)
-            y += 1
-        y += 0.5
     ax.set_yticks(positions, labels, fontsize=8)
     return _svg(fig)
 

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,7 +27,7 @@ from audiences.models import DeviceToken, Member, Staff
 from channels.adapters.base import DeliveryStatus, OutgoingMessage, ProviderConfigError
 from channels.gate import Candidate, Defer, Send as GateSend, Skip
 from journeys.dsl import Journey, Send
-from journeys.models import Enrollment, SendStatus, Send as LedgerRow
+from journeys.models import SendStatus, Send as LedgerRow
 from journeys.services import Services
 from journeys.stats import TickStats
 from journeys.timing import deadline, parse_instant
@@ -300,5 +300,3 @@ def _record(session: Session, pairs: Sequence[tuple[State, OutgoingMessage]], re
             sent_rows)
     services.feedback(session, now, provider, [m for _, m in pairs], results)
 
-
-__all__ = ["deliver", "Enrollment", "and_"]

@@ -162,12 +162,14 @@ def run_chunk(session: Session, journey: Journey, ids: list[int], now: datetime,
             for group in by_step.values():
                 deliver(session, journey, group, now, services, stats)
     for s in states:
-        row = s.row
-        row.step_index, row.due_at = s.pc, (s.due if s.parked else None) if not s.done else None
-        if not s.done and not s.parked:  # ran out of iterations: leave it due now, nothing lost
-            row.due_at = now
-        if s.parked:
+        s.row.step_index = s.pc
+        if s.done:
+            s.row.due_at = None
+        elif s.parked:
+            s.row.due_at = s.due
             stats.deferred += 1
+        else:  # ran out of iterations: leave it due now, nothing lost
+            s.row.due_at = now
         stats.advanced += 1
     for row in rows:
         row.lease_owner, row.lease_until, row.updated_at = None, None, now

@@ -115,17 +115,13 @@ def scheduler() -> None:
     console.print("scheduler stopped")
 
 
-def deployments(work_pool: str | None = None) -> list:
-    """A Prefect deployment per journey: its cron, one run at a time."""
-    from flows.journey_flows import journey_tick
+def deployment_specs() -> list[dict]:
+    """What every journey's Prefect deployment is: its cron, one run at a time."""
     from journeys.registry import journeys
 
-    out = []
-    for j in sorted(journeys().values(), key=lambda j: j.name):
-        kwargs = dict(name=j.name, cron=j.schedule, parameters={"journey": j.name}, concurrency_limit=1,
-                      description=j.description, tags=["loyalflow", j.purpose])
-        out.append(journey_tick.to_deployment(**kwargs) if work_pool is None else kwargs)
-    return out
+    return [dict(name=j.name, cron=j.schedule, parameters={"journey": j.name}, concurrency_limit=1,
+                 description=j.description, tags=["loyalflow", j.purpose])
+            for j in sorted(journeys().values(), key=lambda j: j.name)]
 
 
 def deploy(work_pool: str = typer.Option("loyalflow", "--work-pool", help="A process work pool (created if missing)."),
@@ -137,7 +133,7 @@ def deploy(work_pool: str = typer.Option("loyalflow", "--work-pool", help="A pro
     runtime.quiet_prefect()
     _ensure_work_pool(work_pool)
     flow = journey_tick.from_source(source=str(source.resolve()), entrypoint="flows/journey_flows.py:journey_tick")
-    for kwargs in deployments(work_pool):
+    for kwargs in deployment_specs():
         flow.deploy(work_pool_name=work_pool, build=False, push=False, print_next_steps=False, **kwargs)
         console.print(f"deployed journey-tick/{kwargs['name']} ({kwargs['cron']}) on work pool {work_pool}")
     console.print(f"start a worker: prefect worker start --pool {work_pool}")
@@ -160,9 +156,10 @@ def serve_flows() -> None:
     from prefect import serve
 
     from flows import runtime
+    from flows.journey_flows import journey_tick
 
     runtime.quiet_prefect()
-    serve(*deployments(), print_starting_message=True)
+    serve(*(journey_tick.to_deployment(**spec) for spec in deployment_specs()), print_starting_message=True)
 
 
 def register_running(app: typer.Typer) -> None:
