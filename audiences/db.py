@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -16,6 +17,29 @@ from audiences.errors import DatabaseUnavailable, DatabaseURLInvalid
 from audiences.settings import database_settings
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
+
+# Whether make_engine may create a missing SQLite file. The CLI turns it off for the length of a
+# command, so a read-only command (`journeys`, `report`, ...) never leaves an empty loyalflow.db
+# behind; the commands that build a database (`db upgrade`, `demo-data`, `demo`) ask for it.
+_create_missing_sqlite = True
+
+
+class DatabaseMissing(DatabaseUnavailable):
+    """A SQLite file that does not exist, where the command would only read."""
+
+
+def set_create_missing(flag: bool) -> bool:
+    """Allow or refuse creating a missing SQLite file by default; returns the previous setting."""
+    global _create_missing_sqlite
+    previous, _create_missing_sqlite = _create_missing_sqlite, flag
+    return previous
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:" or database.startswith("file:"):
+        return None
+    return Path(database)
 
 
 def safe_url(url: str | URL) -> str:
@@ -54,11 +78,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def make_engine(url: str | None = None, *, check: bool = True, **kwargs: Any) -> Engine:
-    """An engine for `url` (default: the settings), checked to be reachable when `check` is set."""
+def make_engine(url: str | None = None, *, check: bool = True, create: bool | None = None, **kwargs: Any) -> Engine:
+    """An engine for `url` (default: the settings), checked to be reachable when `check` is set.
+
+    `create`: whether a missing SQLite file may be created (default: see set_create_missing)."""
     settings = database_settings()
     parsed = parse_url(url or settings.database_url)
-    options: dict[str, Any] = {"echo": settings.database_echo, "future": True}
+    path = _sqlite_file(parsed)
+    if path is not None and not path.exists() and not (_create_missing_sqlite if create is None else create):
+        raise DatabaseMissing(
+            f"no database at {safe_url(parsed)}: run `loyalflow db upgrade` first (an empty schema) or "
+            "`loyalflow demo` (a demo database), or set LOYALFLOW_DATABASE_URL")
+    # LOYALFLOW_DATABASE_ECHO logs every statement for debugging, never its parameters (member data)
+    options: dict[str, Any] = {"echo": settings.database_echo, "hide_parameters": True, "future": True}
     if parsed.get_backend_name() == "sqlite":
         options["connect_args"] = {"timeout": 30}
     else:

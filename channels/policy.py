@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from channels.models import Channel, Purpose
+
 
 class ConsentState(str, enum.Enum):
     """Current consent for one person, channel and purpose: the latest event wins."""
@@ -46,8 +48,8 @@ class Deny:
 
 Decision = Allow | Deny
 
-CHANNELS = frozenset({"email", "sms", "push"})
-PURPOSES = frozenset({"marketing", "transactional", "staff"})
+CHANNELS = frozenset(c.value for c in Channel)  # one vocabulary: the enums the records are stored with
+PURPOSES = frozenset(p.value for p in Purpose)
 
 
 def consent_decision(

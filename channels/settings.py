@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import Enum
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from channels.errors import ChannelSettingsError
@@ -64,6 +64,18 @@ class ChannelSettings(BaseSettings):
     """Local-time windows during which nothing is sent on that channel ("" = never quiet)."""
     frequency_cap: int = 3
     frequency_window_days: int = 7
+    default_time_zone: str | None = None
+    """IANA zone for recipients with no usable zone of their own or of their home store (counted
+    per send in TickStats.zone_fallback); unset, such sends are skipped `invalid_time_zone`."""
+
+    @field_validator("default_time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value:
+            from channels.quiet_hours import zone
+
+            zone(value)  # UnknownTimeZone (a ValueError) names the zone
+        return value or None
 
     # Webhooks and links
     public_base_url: str = "http://127.0.0.1:8000"
@@ -74,6 +86,12 @@ class ChannelSettings(BaseSettings):
     """SendGrid events signed longer ago than this are refused as replays."""
     webhook_receipt_retention_days: int = 90
     """How long applied webhook requests are remembered, so a replay of one is refused."""
+    request_body_timeout_seconds: float = 10.0
+    """`loyalflow serve` gives up (408) on a request body that has not fully arrived by then."""
+    program_name: str = "Loyalflow Rewards"
+    """The program's name on the member pages and in the SMS HELP answer."""
+    support_email: str | None = None
+    """The support address members are shown (default: email_from)."""
 
     def require(self, *names: str) -> None:
         """Fail with one line naming every missing setting the caller needs."""

@@ -7,6 +7,9 @@ and the two must agree.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -21,6 +24,10 @@ ALL_CHANNELS = "*"
 
 class InvalidUnsubscribeToken(ChannelsError):
     """The link was altered, has expired, or belongs to someone else."""
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code  # "expired" or "invalid": which sentence the member page shows
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,12 +50,24 @@ def read_token(settings: ChannelSettings, token: str, recipient_id: int) -> Unsu
     try:
         data = _serializer(settings).loads(token, max_age=max_age)
     except SignatureExpired:
-        raise InvalidUnsubscribeToken("this link has expired") from None
+        raise InvalidUnsubscribeToken("this link has expired", "expired") from None
     except BadSignature:
         raise InvalidUnsubscribeToken("this link is not valid") from None
     if not isinstance(data, dict) or data.get("r") != recipient_id:
         raise InvalidUnsubscribeToken("this link is not valid")
     return UnsubscribeClaim(str(data.get("k")), int(data["r"]), str(data.get("c")))
+
+
+def form_token(settings: ChannelSettings, page_token: str) -> str:
+    """The hidden field of a page's form: an HMAC of the page's own signed token, so a form posted
+    to one member's link needs that link's page (a made-up or another link's value is refused)."""
+    key = hashlib.sha256(b"loyalflow-form-v1|" + settings.secret("unsubscribe_secret").encode()).digest()
+    digest = hmac.new(key, page_token.encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest[:24]).decode()
+
+
+def valid_form_token(settings: ChannelSettings, page_token: str, given: str | None) -> bool:
+    return bool(given) and hmac.compare_digest(form_token(settings, page_token), str(given))
 
 
 def unsubscribe_url(settings: ChannelSettings, recipient_id: int, channel: str, recipient_kind: str = "member") -> str:

@@ -8,6 +8,7 @@ message going to the outbox, and ends with the HTML report.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 import time
 from collections.abc import Callable
@@ -47,6 +48,7 @@ class DemoResult:
     seconds: dict[str, float]
     report_path: Path
     outbox: Path
+    env_file: Path
 
 
 def prepare_folder(folder: Path) -> None:
@@ -100,12 +102,50 @@ def seed_engagement(engine: Engine) -> int:
             result = session.execute(insert(DeliveryEvent).from_select(
                 ["provider", "ledger_id", "provider_message_id", "event", "occurred_at"], source))
             total += int(result.rowcount or 0)
+        # an unsubscribe is also a consent withdrawn, as the webhook would record it
+        unsubscribed = (select(Send.recipient_kind, Send.recipient_id, Send.channel, literal("marketing"),
+                               literal("opt_out"), literal("unsubscribe_link"), func.min(DeliveryEvent.occurred_at),
+                               literal("demo: simulated unsubscribe"))
+                        .join(DeliveryEvent, DeliveryEvent.ledger_id == Send.id)
+                        .where(DeliveryEvent.provider == "demo-simulated", DeliveryEvent.event == "unsubscribe")
+                        .group_by(Send.recipient_kind, Send.recipient_id, Send.channel))
+        session.execute(insert(ConsentEvent).from_select(
+            ["recipient_kind", "recipient_id", "channel", "purpose", "action", "source", "occurred_at", "evidence"],
+            unsubscribed))
         session.commit()
     return total
 
 
+SECRET_ENV = "LOYALFLOW_UNSUBSCRIBE_SECRET"
+
+
+def write_env(folder: Path, url: str, outbox: Path) -> Path:
+    """`<folder>/.env`: the settings that point loyalflow at the demo (`source` it, or export them).
+
+    The demo's emails carry unsubscribe and preference links signed with LOYALFLOW_UNSUBSCRIBE_SECRET;
+    when none is set, the demo makes one and keeps it here (and sets it for this run before anything
+    is sent), so `loyalflow serve` on the demo database accepts those links. A secret the user set
+    is used as is and never written to disk."""
+    lines = ["# made by `loyalflow demo`: run `source " + str(folder / ".env") + "` to point loyalflow at the demo",
+             f"export LOYALFLOW_DATABASE_URL={url}",
+             f"export LOYALFLOW_OUTBOX_DIR={outbox.resolve()}",
+             "export LOYALFLOW_DELIVERY_MODE=outbox"]
+    if os.environ.get(SECRET_ENV):
+        lines.append(f"# {SECRET_ENV}: the demo used the one set in your environment")
+    else:
+        os.environ[SECRET_ENV] = secrets.token_hex(32)
+        lines.append(f"export {SECRET_ENV}={os.environ[SECRET_ENV]}  # demo only: signs the demo emails' links")
+    path = folder / ".env"
+    path.touch(mode=0o600)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def run_demo(folder: Path, members: int, days: int, seed: int, today: datetime,
              progress: Callable[[str], None] = lambda _: None) -> DemoResult:
+    """Data, then `days` simulated days through one Prefect flow run, then the report.
+
+    `progress` hears one line per phase and per simulated day."""
     seconds: dict[str, float] = {}
     prepare_folder(folder)
     url = f"sqlite:///{(folder / 'loyalflow.db').resolve()}"
@@ -113,24 +153,30 @@ def run_demo(folder: Path, members: int, days: int, seed: int, today: datetime,
     os.environ["LOYALFLOW_DATABASE_URL"] = url
     os.environ["LOYALFLOW_OUTBOX_DIR"] = str(outbox.resolve())
     os.environ["LOYALFLOW_DELIVERY_MODE"] = "outbox"
+    env_file = write_env(folder, url, outbox)
     runtime.reset()
 
     started = time.perf_counter()
     progress(f"generating {members:,} members")
-    engine = make_engine(url)
+    engine = make_engine(url, create=True)
     migrate.upgrade(engine)
     generate(engine, members, seed, today)
     seed_consent(engine)
     seconds["data"] = time.perf_counter() - started
 
-    progress(f"replaying {days} days of all journeys through Prefect")
+    progress("starting Prefect's local API")
     started = time.perf_counter()
     runtime.quiet_prefect()
-    from flows.journey_flows import simulate_program
+    with runtime.local_api():
+        seconds["api"] = time.perf_counter() - started
+        progress(f"replaying {days} days of all journeys through Prefect")
+        started = time.perf_counter()
+        from flows.journey_flows import simulate_program
 
-    start = today - timedelta(days=days)
-    results = simulate_program(start.isoformat(), days)
-    seconds["journeys"] = time.perf_counter() - started
+        start = today - timedelta(days=days)
+        with runtime.listening(progress):
+            results = simulate_program(start.isoformat(), days)
+        seconds["journeys"] = time.perf_counter() - started
 
     progress("writing the report")
     started = time.perf_counter()
@@ -153,7 +199,7 @@ def run_demo(folder: Path, members: int, days: int, seed: int, today: datetime,
             t["failed"] += sum(stats["failed"].values())
             t["exited"] += sum(stats["exited"].values())
     engine.dispose()
-    return DemoResult(folder, url, members, days, totals, seconds, report_path, outbox)
+    return DemoResult(folder, url, members, days, totals, seconds, report_path, outbox, env_file)
 
 
 def today_utc() -> datetime:

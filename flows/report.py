@@ -19,6 +19,39 @@ from channels.models import ConsentAction, ConsentEvent, DeliveryEvent
 from journeys.models import Enrollment, EnrollmentStatus, Send, SendStatus
 
 FUNNEL_EVENTS = ("delivered", "open", "click")
+FUNNEL_FIELDS = {"delivered": "delivered", "open": "opened", "click": "clicked"}
+OPT_OUT_EVENTS = ("unsubscribe", "spamreport")
+
+# skip and failure reasons in words: (what kind of problem, the detail)
+REASON_WORDS: dict[str, tuple[str, str]] = {
+    "no_contact": ("no usable contact", "no address"),
+    "invalid_contact": ("no usable contact", "invalid address"),
+    "no_consent": ("no consent", "never opted in"),
+    "opted_out": ("no consent", "opted out"),
+    "suppressed": ("suppressed", "bounced, complained or sent STOP"),
+    "frequency_cap": ("frequency cap", "enough marketing messages this week"),
+    "not_staff": ("wrong recipient", "not staff"),
+    "not_member": ("wrong recipient", "not a member"),
+    "invalid_time_zone": ("no usable time zone", "invalid time zone"),
+    "unknown_channel": ("configuration", "unknown channel"),
+    "unknown_purpose": ("configuration", "unknown purpose"),
+    "stale": ("too late", "the moment had passed"),
+    "outcome_unknown": ("outcome unknown", "the process stopped inside the provider call"),
+    "channel_not_configured": ("configuration", "channel not configured"),
+}
+
+
+def reason_in_words(code: str) -> str:
+    """`no_contact|invalid_contact` (a fallback chain: one reason per channel tried) ->
+    "no usable contact: no address / invalid address"."""
+    parts = [REASON_WORDS.get(part, (part.replace("_", " "), "")) for part in code.split("|") if part]
+    if not parts:
+        return code
+    kinds = list(dict.fromkeys(kind for kind, _ in parts))
+    if len(kinds) == 1:
+        details = [d for _, d in dict.fromkeys(parts) if d]
+        return f"{kinds[0]}: {' / '.join(details)}" if details else kinds[0]
+    return " / ".join(f"{kind}: {detail}" if detail else kind for kind, detail in dict.fromkeys(parts))
 
 
 @dataclass
@@ -40,13 +73,16 @@ class JourneyRow:
     held_out: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     treated: int = 0
+    """Recipients (members and staff) who got at least one message."""
+    treated_members: int = 0
+    """Of those, members: conversion is measured on members only (staff do not buy)."""
     treated_converted: int = 0
     holdout_converted: int = 0
     channels: list[ChannelRow] = field(default_factory=list)
 
     @property
     def conversion(self) -> float | None:
-        return self.treated_converted / self.treated if self.treated else None
+        return self.treated_converted / self.treated_members if self.treated_members else None
 
     @property
     def holdout_conversion(self) -> float | None:
@@ -121,18 +157,14 @@ def build_report(session: Session, now: datetime, *, journey: str | None = None,
     for name, channel, event, n in session.execute(
             select(Send.journey, Send.channel, DeliveryEvent.event, func.count(distinct(Send.id)))
             .join(DeliveryEvent, DeliveryEvent.ledger_id == Send.id)
-            .where(sends_only, _since(Send.reserved_at, since))
+            .where(sends_only, _since(Send.reserved_at, since), DeliveryEvent.event.in_(FUNNEL_EVENTS))
             .group_by(Send.journey, Send.channel, DeliveryEvent.event)):
         row = channels.setdefault((name, channel or "none"), ChannelRow(name, channel or "none"))
-        kind = getattr(event, "value", event)
-        if kind == "delivered":
-            row.delivered += n
-        elif kind == "open":
-            row.opened += n
-        elif kind == "click":
-            row.clicked += n
-        elif kind in ("unsubscribe", "spamreport"):
-            row.opted_out += n
+        setattr(row, FUNNEL_FIELDS[getattr(event, "value", event)],
+                getattr(row, FUNNEL_FIELDS[getattr(event, "value", event)]) + n)
+    for name, channel, n in session.execute(_opt_outs(sends_only, since)):
+        row = channels.setdefault((name, channel or "none"), ChannelRow(name, channel or "none"))
+        row.opted_out += n
     for row in channels.values():
         rows.setdefault(row.journey, JourneyRow(row.journey)).channels.append(row)
     for row in rows.values():
@@ -140,14 +172,16 @@ def build_report(session: Session, now: datetime, *, journey: str | None = None,
 
     first_sent = (select(Send.enrollment_id, func.min(Send.sent_at).label("first"))
                   .where(Send.status == SendStatus.sent, sends_only).group_by(Send.enrollment_id).subquery())
-    treated = (select(Enrollment.journey, func.count(), func.sum(_as_int(_converted(
-                  Enrollment.recipient_id, first_sent.c.first, window_days, dialect))))
+    is_member = Enrollment.recipient_kind == "member"
+    treated = (select(Enrollment.journey, func.count(), func.sum(_as_int(is_member)),
+                      func.sum(_as_int(is_member & _converted(Enrollment.recipient_id, first_sent.c.first, window_days,
+                                                              dialect))))
                .join(first_sent, first_sent.c.enrollment_id == Enrollment.id)
-               .where(only, Enrollment.recipient_kind == "member", _since(Enrollment.enrolled_at, since))
+               .where(only, _since(Enrollment.enrolled_at, since))
                .group_by(Enrollment.journey))
-    for name, n, converted in session.execute(treated):
+    for name, n, members, converted in session.execute(treated):
         row = rows.setdefault(name, JourneyRow(name))
-        row.treated, row.treated_converted = n, int(converted or 0)
+        row.treated, row.treated_members, row.treated_converted = n, int(members or 0), int(converted or 0)
     holdout = (select(Enrollment.journey, func.sum(_as_int(_converted(
                    Enrollment.recipient_id, Enrollment.enrolled_at, window_days, dialect))))
                .where(only, Enrollment.status == EnrollmentStatus.held_out, _since(Enrollment.enrolled_at, since))
@@ -160,8 +194,21 @@ def build_report(session: Session, now: datetime, *, journey: str | None = None,
         select(day, Send.channel, func.count()).where(sends_only, Send.status == SendStatus.sent,
                                                       _since(Send.sent_at, since))
         .group_by(day, Send.channel).order_by(day, Send.channel))]
-    return Report(now, since, window_days, sorted(rows.values(), key=lambda r: r.journey), per_day,
-                  program_figures(session, now))
+    program = program_figures(session, now)
+    program["members_opted_out"] = sum(c.opted_out for r in rows.values() for c in r.channels)
+    return Report(now, since, window_days, sorted(rows.values(), key=lambda r: r.journey), per_day, program)
+
+
+def _opt_outs(sends_only: Any, since: datetime | None) -> Any:
+    """(journey, channel, members): each member who opted out (unsubscribe or spam report from a
+    message), counted once, at the first message they opted out from; the program figure "members
+    opted out" is the same set, so the two always agree."""
+    firsts = (select(Send.recipient_kind, Send.recipient_id, func.min(Send.id).label("send_id"))
+              .join(DeliveryEvent, DeliveryEvent.ledger_id == Send.id)
+              .where(sends_only, _since(Send.reserved_at, since), DeliveryEvent.event.in_(OPT_OUT_EVENTS))
+              .group_by(Send.recipient_kind, Send.recipient_id).subquery())
+    return (select(Send.journey, Send.channel, func.count()).join(firsts, firsts.c.send_id == Send.id)
+            .group_by(Send.journey, Send.channel))
 
 
 def _as_int(condition: Any) -> Any:
@@ -170,7 +217,10 @@ def _as_int(condition: Any) -> Any:
 
 def program_figures(session: Session, now: datetime) -> dict[str, float | int | None]:
     """Retention (bought in the previous 90 days and again in the last 90), redemption rate (points
-    redeemed / earned over 12 months) and average spend per active member over 12 months."""
+    redeemed / earned over 12 months), average spend over 12 months per member who bought, in each
+    currency (amounts in different currencies are never added up; the headline is the currency
+    most buyers paid in) and the recipients who withdrew a consent (any
+    channel and source: unsubscribe links, preference pages, SMS STOP, imports)."""
     q90, q180, year = now - timedelta(days=90), now - timedelta(days=180), now - timedelta(days=365)
     bought = lambda lo, hi: exists(select(Purchase.id).where(  # noqa: E731
         Purchase.member_id == Member.id, Purchase.purchased_at > lo, Purchase.purchased_at <= hi))
@@ -182,14 +232,23 @@ def program_figures(session: Session, now: datetime) -> dict[str, float | int | 
     redeemed = session.scalar(select(func.coalesce(-func.sum(PointsEntry.points), 0)).where(
         PointsEntry.kind == PointsKind.redeem, PointsEntry.occurred_at > year, PointsEntry.occurred_at <= now)) or 0
     active = session.scalar(select(func.count()).where(Member.status == MemberStatus.active)) or 0
-    spend = session.scalar(select(func.coalesce(func.sum(Purchase.amount), 0)).where(
-        Purchase.purchased_at > year, Purchase.purchased_at <= now)) or 0
-    opted_out = session.scalar(select(func.count(distinct(ConsentEvent.recipient_id))).where(
-        ConsentEvent.action == ConsentAction.opt_out)) or 0
+    spend_by_currency = session.execute(
+        select(Purchase.currency, func.sum(Purchase.amount), func.count(distinct(Purchase.member_id)))
+        .where(Purchase.purchased_at > year, Purchase.purchased_at <= now)
+        .group_by(Purchase.currency).order_by(func.count(distinct(Purchase.member_id)).desc(), Purchase.currency)).all()
+    spend = [{"currency": cur, "members": int(buyers), "average": float(total) / buyers}
+             for cur, total, buyers in spend_by_currency if buyers]
+    withdrew = session.scalar(select(func.count()).select_from(
+        select(ConsentEvent.recipient_kind, ConsentEvent.recipient_id).where(
+            ConsentEvent.action == ConsentAction.opt_out, ConsentEvent.occurred_at <= now)
+        .distinct().subquery())) or 0
     return {
         "active_members": int(active),
         "retention_rate": retained / earlier if earlier else None,
         "redemption_rate": float(redeemed) / float(earned) if earned else None,
-        "average_spend_per_member": float(spend) / active if active else None,
-        "members_opted_out": int(opted_out),
+        "average_spend_per_member": spend[0]["average"] if spend else None,
+        "spend_currency": spend[0]["currency"] if spend else None,
+        "spend_by_currency": spend,
+        "members_opted_out": 0,  # build_report: the channels table's opt-outs, summed
+        "consent_withdrawn": int(withdrew),
     }

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from jinja2 import Environment  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
-from flows.report import Report  # noqa: E402
+from flows.report import Report, reason_in_words  # noqa: E402
 
 COLOURS = {"email": "#3b6ea5", "sms": "#e07b39", "push": "#5aa05a"}
 
@@ -102,22 +102,24 @@ conversion = a purchase or redemption within {{ report.window_days }} days of th
 <div class="card">active members<b>{{ "{:,}".format(report.program.active_members) }}</b></div>
 <div class="card">retention (90 days)<b>{{ pct(report.program.retention_rate) }}</b></div>
 <div class="card">redemption rate<b>{{ pct(report.program.redemption_rate) }}</b></div>
-<div class="card">avg spend / member (12 mo)<b>{{ money(report.program.average_spend_per_member) }}</b></div>
-<div class="card">members opted out<b>{{ "{:,}".format(report.program.members_opted_out) }}</b></div>
+<div class="card">avg spend / buying member (12 mo)<b>{{ money(report.program.average_spend_per_member, report.program.spend_currency) }}</b>{% for x in report.program.spend_by_currency[:3] %}<span class="muted">{{ money(x.average, x.currency) }} · {{ n(x.members) }} buyers in {{ x.currency }}</span><br>{% endfor %}</div>
+<div class="card">members opted out (from a message)<b>{{ n(report.program.members_opted_out) }}</b></div>
+<div class="card">members who withdrew a consent (any source)<b>{{ n(report.program.consent_withdrawn) }}</b></div>
 </div>
 {% for chart in charts if chart %}<div class="fig">{{ chart }}</div>{% endfor %}
 <h2>Journeys</h2>
 <table><tr><th>journey</th><th>enrolled</th><th>held out</th><th>messaged</th><th>conversion</th><th>holdout conversion</th><th>lift</th></tr>
-{% for r in report.journeys %}<tr><td>{{ r.journey }}</td><td>{{ r.enrolled }}</td><td>{{ r.held_out }}</td><td>{{ r.treated }}</td>
+{% for r in report.journeys %}<tr><td>{{ r.journey }}</td><td>{{ n(r.enrolled) }}</td><td>{{ n(r.held_out) }}</td><td>{{ n(r.treated) }}</td>
 <td>{{ pct(r.conversion) }}</td><td>{{ pct(r.holdout_conversion) }}</td><td>{{ pts(r.lift) }}</td></tr>{% endfor %}</table>
 <h2>Channels</h2>
 <table><tr><th>journey</th><th>channel</th><th>sent</th><th>delivered</th><th>opened</th><th>clicked</th><th>opted out</th><th>failed</th></tr>
-{% for r in report.journeys %}{% for c in r.channels %}<tr><td>{{ r.journey }}</td><td class="l">{{ c.channel }}</td><td>{{ c.sent }}</td>
-<td>{{ c.delivered }}</td><td>{{ c.opened }}</td><td>{{ c.clicked }}</td><td>{{ c.opted_out }}</td>
-<td class="l">{% for k, v in c.failed.items() %}{{ k }}: {{ v }} {% endfor %}</td></tr>{% endfor %}{% endfor %}</table>
+{% for r in report.journeys %}{% for c in r.channels %}<tr><td>{{ r.journey }}</td><td class="l">{{ c.channel }}</td><td>{{ n(c.sent) }}</td>
+<td>{{ n(c.delivered) }}</td><td>{{ n(c.opened) }}</td><td>{{ n(c.clicked) }}</td><td>{{ n(c.opted_out) }}</td>
+<td class="l">{% for k, v in c.failed.items() %}{{ words(k) }}: {{ n(v) }}{% if not loop.last %}; {% endif %}{% endfor %}</td></tr>{% endfor %}{% endfor %}
+<tr><th>total</th><td></td><th>{{ n(total("sent")) }}</th><th>{{ n(total("delivered")) }}</th><th>{{ n(total("opened")) }}</th><th>{{ n(total("clicked")) }}</th><th>{{ n(total("opted_out")) }}</th><td></td></tr></table>
 <h2>Skipped, by reason</h2>
 <table><tr><th>journey</th><th>reason</th><th>count</th></tr>
-{% for r in report.journeys %}{% for k, v in r.skipped.items() %}<tr><td>{{ r.journey }}</td><td class="l">{{ k }}</td><td>{{ v }}</td></tr>{% endfor %}{% endfor %}</table>
+{% for r in report.journeys %}{% for k, v in r.skipped.items() %}<tr><td>{{ r.journey }}</td><td class="l" title="{{ k }}">{{ words(k) }}</td><td>{{ n(v) }}</td></tr>{% endfor %}{% endfor %}</table>
 </body></html>
 """
 
@@ -130,12 +132,27 @@ def pts(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:+.1f} pts"
 
 
-def money(value: float | None) -> str:
-    return "–" if value is None else f"{value:,.2f}"
+def money(value: float | None, currency: str | None = None) -> str:
+    """An amount with its currency (Babel, English), e.g. `$1,234.50` or `€1,234.50`."""
+    if value is None:
+        return "–"
+    if not currency:
+        return f"{value:,.2f}"
+    from babel.numbers import format_currency
+
+    return format_currency(value, currency, locale="en")
+
+
+def n(value: int | None) -> str:
+    """A count with thousands separators."""
+    return "–" if value is None else f"{value:,}"
 
 
 def render_html(report: Report) -> str:
     env = Environment(autoescape=True)
     template = env.from_string(PAGE)
+    def total(name: str) -> int:
+        return sum(getattr(c, name) for r in report.journeys for c in r.channels)
+
     return template.render(report=report, charts=[sends_per_day(report), funnel(report), lift(report)],
-                           pct=pct, pts=pts, money=money)
+                           pct=pct, pts=pts, money=money, n=n, words=reason_in_words, total=total)

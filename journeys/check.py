@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -9,13 +10,17 @@ from pathlib import Path
 from croniter import croniter
 
 from audiences.errors import LoyalflowError
+from audiences.events import PROPERTY_NAME, RESERVED_PROPERTIES, TYPE_PATTERN
 from audiences.queries import get_audience
+from channels.quiet_hours import DEFAULT_RULES, QuietWindow, rules_from_settings
+from journeys.check_timing import timing_warnings
 from journeys.dsl import CHANNELS, ONCE, PURPOSES, WEEKLY, ExitWhen, FieldTime, Journey, Send, Wait, Where
 from journeys.program import JumpUnless, compile_steps, unreachable
 from journeys.registry import journey_files, load_all
 from templates.problems import Problem
 
 _PROBE_NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+JOURNEY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def _at(where: Where, message: str) -> Problem:
@@ -24,6 +29,8 @@ def _at(where: Where, message: str) -> Problem:
 
 # what the engine puts in every render context besides the audience fields (journeys/delivery.py)
 BASE_CONTEXT = frozenset({"program", "links", "locale", "time_zone", "first_name", "recipient_id"})
+# what an event-triggered enrollment's context holds besides the event's properties (journeys/triggers.py)
+EVENT_CONTEXT = frozenset({"event_id", "event_type", "occurred_at", "time_zone"})
 
 
 class _Templates:
@@ -64,11 +71,43 @@ class _Templates:
         return None
 
 
+def _source(journey: Journey) -> str:
+    """What gives the enrollment's fields, for messages: its audience, or its trigger event."""
+    if journey.audience is None and journey.trigger is not None:
+        return f"event {journey.trigger.type!r} (its declared properties)"
+    return f"audience {journey.audience!r}"
+
+
 def _field_names(journey: Journey) -> set[str] | None:
+    event_fields = (set(EVENT_CONTEXT) | set(journey.trigger.properties) | set(journey.trigger.match)
+                    if journey.trigger is not None else None)
+    if journey.audience is None:
+        return event_fields
     try:
-        return set(get_audience(journey.audience).query(_PROBE_NOW, **journey.audience_params).fields)
+        fields = set(get_audience(journey.audience).query(_PROBE_NOW, **journey.audience_params).fields)
     except LoyalflowError:
         return None
+    return fields if event_fields is None else fields & event_fields  # what every enrollment has
+
+
+def _check_trigger(journey: Journey) -> list[Problem]:
+    trigger = journey.trigger
+    if trigger is None:
+        return []
+    problems = []
+    if not TYPE_PATTERN.fullmatch(trigger.type):
+        problems.append(_at(trigger.where, f"event type {trigger.type!r} is not a valid event type (lower-case "
+                                           "letters, digits, '_', '.', '-', starting with a letter)"))
+    for name, kind in trigger.properties.items():
+        if not PROPERTY_NAME.fullmatch(name) or name in RESERVED_PROPERTIES:
+            problems.append(_at(trigger.where, f"declared property {name!r} is not a usable property name "
+                                               "(a plain identifier, not one loyalflow sets)"))
+        if kind not in (bool, int, float, str, list, dict):
+            problems.append(_at(trigger.where, f"declared property {name!r} has type {kind!r}; use bool, int, "
+                                               "float, str, list or dict"))
+    if trigger.max_age is not None and trigger.max_age <= timedelta(0):
+        problems.append(_at(trigger.where, f"max_age must be positive, got {trigger.max_age}"))
+    return problems
 
 
 def _check_steps(journey: Journey, version: int, steps: tuple, fields: set[str] | None, templates: _Templates) -> list[Problem]:
@@ -84,15 +123,15 @@ def _check_steps(journey: Journey, version: int, steps: tuple, fields: set[str] 
             if instr.until is not None:
                 latest_wait = instr.until
                 if fields is not None and instr.until.field not in fields:
-                    problems.append(_at(instr.where, f"wait refers to {instr.until.field!r}, which audience "
-                                                     f"{journey.audience!r} does not give"))
+                    problems.append(_at(instr.where, f"wait refers to {instr.until.field!r}, which "
+                                                     f"{_source(journey)} does not give"))
             elif instr.duration is not None:
                 fixed_wait += instr.duration
         if isinstance(instr, (ExitWhen, JumpUnless)) and fields is not None:
             for name in instr.condition.needs_fields:
                 if name not in fields:
                     problems.append(_at(instr.where, f"condition {instr.condition.name!r} needs field {name!r}, "
-                                                     f"which audience {journey.audience!r} does not give"))
+                                                     f"which {_source(journey)} does not give"))
         if not isinstance(instr, Send):
             continue
         if not instr.messages:
@@ -122,8 +161,8 @@ def _check_steps(journey: Journey, version: int, steps: tuple, fields: set[str] 
                     missing = sorted(used - given)
                     if missing:
                         problems.append(_at(instr.where, f"template {name} uses {', '.join(missing)}, which journey "
-                                                         f"{journey.name!r} does not provide (audience "
-                                                         f"{journey.audience!r}, enrich, or the base context)"))
+                                                         f"{journey.name!r} does not provide ("
+                                                         f"{_source(journey)}, enrich, or the base context)"))
         stale = instr.stale or journey.stale
         if isinstance(stale, FieldTime) and latest_wait is not None and latest_wait.field == stale.field \
                 and latest_wait.offset > stale.offset:
@@ -133,8 +172,8 @@ def _check_steps(journey: Journey, version: int, steps: tuple, fields: set[str] 
             problems.append(_at(instr.where, f"the waits before this send add up to {fixed_wait}, beyond its stale "
                                              f"deadline of {stale} after enrollment: it would never be sent"))
         if isinstance(stale, FieldTime) and fields is not None and stale.field not in fields:
-            problems.append(_at(instr.where, f"stale deadline refers to {stale.field!r}, which audience "
-                                             f"{journey.audience!r} does not give"))
+            problems.append(_at(instr.where, f"stale deadline refers to {stale.field!r}, which "
+                                             f"{_source(journey)} does not give"))
     return problems
 
 
@@ -142,14 +181,17 @@ def check_journey(journey: Journey, templates: _Templates) -> list[Problem]:
     problems: list[Problem] = []
     where = journey.where
     try:
-        get_audience(journey.audience).params(**journey.audience_params)
+        if journey.audience is not None:
+            get_audience(journey.audience).params(**journey.audience_params)
     except LoyalflowError as exc:
         problems.append(_at(where, f"journey {journey.name!r}: {exc}"))
+    problems += _check_trigger(journey)
     fields = _field_names(journey)
-    if fields is not None and journey.occurrence_key not in (ONCE, WEEKLY) and journey.occurrence_key not in fields:
+    if fields is not None and journey.audience is not None and journey.occurrence_key not in (ONCE, WEEKLY) \
+            and journey.occurrence_key not in fields:
         problems.append(_at(where, f"journey {journey.name!r}: occurrence_key {journey.occurrence_key!r} is not a "
                                    f"field of audience {journey.audience!r} ({', '.join(sorted(fields))})"))
-    if not croniter.is_valid(journey.schedule):
+    if journey.schedule is not None and not croniter.is_valid(journey.schedule):
         problems.append(_at(where, f"journey {journey.name!r}: schedule {journey.schedule!r} is not a valid cron expression"))
     if journey.purpose not in PURPOSES:
         problems.append(_at(where, f"journey {journey.name!r}: unknown purpose {journey.purpose!r}; known: {', '.join(PURPOSES)}"))
@@ -160,10 +202,25 @@ def check_journey(journey: Journey, templates: _Templates) -> list[Problem]:
     if journey.version < 1 or journey.version in journey.earlier_versions:
         problems.append(_at(where, f"journey {journey.name!r}: version {journey.version} must be >= 1 and not "
                                    "also an earlier version"))
+    if not JOURNEY_NAME.fullmatch(journey.name):
+        problems.append(_at(where, f"journey name {journey.name!r} must be lower-case letters, digits and '_', "
+                                   "starting with a letter (it names files, deployments and report rows)"))
     versions = {journey.version: journey.steps, **journey.earlier_versions}
     for version, steps in versions.items():
         problems += _check_steps(journey, version, steps, fields, templates)
+    problems += timing_warnings(journey, journey.steps, _quiet_rules())
     return problems
+
+
+def _quiet_rules() -> dict[str, QuietWindow | None]:
+    """The quiet hours the gate will apply (settings), or the defaults when settings are incomplete."""
+    from channels.settings import channel_settings
+
+    try:
+        s = channel_settings()
+        return rules_from_settings(s.quiet_hours_email, s.quiet_hours_sms, s.quiet_hours_push)
+    except Exception:  # noqa: BLE001 - settings problems are reported by the commands that need them
+        return dict(DEFAULT_RULES)
 
 
 def check_journeys(files: Iterable[Path] | None = None, library: object | None = None) -> list[Problem]:

@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, exists, not_, select
 from sqlalchemy.orm import aliased
 
-from audiences.models import PointsEntry, PointsKind, Purchase
+from audiences.events import property_filter
+from audiences.models import Event, PointsEntry, PointsKind, Purchase
 from audiences.queries import get_audience
 from audiences.queries.new_members import has_active_device
 from audiences.queries.points_expiring import batch_remaining
@@ -83,5 +84,21 @@ def _left_audience(s: Scope) -> ColumnElement[bool]:
 
 left_audience = Condition("left_audience", "the recipient is no longer in the journey's audience", _left_audience)
 
-__all__ = ["Condition", "Scope", "batch_spent", "has_device", "left_audience", "purchased_since_enrollment",
-           "redeemed_since_enrollment"]
+
+def event_happened(type: str, where: dict | None = None) -> Condition:
+    """The member had an event of `type` (matching `where`, as in event(...)) since enrolling:
+    exit_when(event_happened("redemption")). Same-instant events do not count (the trigger itself)."""
+    match = dict(where or {})
+    property_filter(match)  # a bad filter fails when the journey loads, with its line
+
+    def build(s: Scope) -> ColumnElement[bool]:
+        return exists(select(Event.id).where(
+            Event.member_id == Enrollment.recipient_id, Enrollment.recipient_kind == "member",
+            Event.type == type, Event.occurred_at > Enrollment.enrolled_at, Event.occurred_at <= s.now,
+            property_filter(match)))
+
+    described = f"the member had a {type!r} event since enrolling" + (f" with {match}" if match else "")
+    return Condition(f"event_{type}"[:64], described, build)
+
+__all__ = ["Condition", "Scope", "batch_spent", "event_happened", "has_device", "left_audience",
+           "purchased_since_enrollment", "redeemed_since_enrollment"]

@@ -171,6 +171,29 @@ def end() -> End:
     return End(_caller())
 
 
+@dataclass(frozen=True)
+class EventTrigger:
+    """Members enter when an event of `type` arrives (POST /v1/events, `loyalflow events import`).
+
+    `match` keeps only events whose properties equal the given values (compiled to SQL);
+    `properties` declares the properties templates may use, with their Python types, so
+    `loyalflow check` can verify templates; `max_age` ignores events that happened longer ago
+    than that when they reach a pass (a backfilled file never thanks last year's buyers).
+    """
+
+    type: str
+    match: dict[str, Any]
+    properties: dict[str, type]
+    max_age: timedelta | None
+    where: Where
+
+
+def event(type: str, *, where: dict[str, Any] | None = None, properties: dict[str, type] | None = None,
+          max_age: timedelta | None = timedelta(days=1)) -> EventTrigger:
+    """trigger=event("purchase", where={"first_purchase": True}, properties={"amount": float})"""
+    return EventTrigger(type, dict(where or {}), dict(properties or {}), max_age, _caller())
+
+
 ONCE = "once"
 """occurrence_key: one enrollment per recipient, ever."""
 WEEKLY = "week"
@@ -185,13 +208,16 @@ class Journey:
     description: str
     version: int
     purpose: str
-    audience: str
-    steps: tuple[Step, ...]
+    audience: str | None = None
+    """Whose audience diff enrolls members on `schedule`; None for a journey entered only by events."""
+    steps: tuple[Step, ...] = ()
     occurrence_key: str = ONCE
     """An audience field (a new value is a new occurrence), ONCE or WEEKLY."""
     audience_params: dict[str, Any] = field(default_factory=dict)
-    schedule: str = "0 9 * * *"
-    """Cron, in UTC: when the journey ticks."""
+    schedule: str | None = "0 9 * * *"
+    """Cron, in UTC: when the journey ticks (None, and ignored, without an audience)."""
+    trigger: EventTrigger | None = None
+    """Members also (or only) enter on an event: trigger=event("purchase", ...)."""
     priority: int = 50
     """Higher wins under the cross-journey frequency cap."""
     holdout_percent: float = 0.0
@@ -207,6 +233,11 @@ class Journey:
     def __post_init__(self) -> None:
         object.__setattr__(self, "steps", tuple(self.steps))
         object.__setattr__(self, "earlier_versions", {k: tuple(v) for k, v in self.earlier_versions.items()})
+        if self.audience is None:
+            if self.trigger is None:
+                raise ValueError(f"journey {self.name!r} has neither an audience nor a trigger: give "
+                                 "audience=... (entered on its schedule) or trigger=event(...)")
+            object.__setattr__(self, "schedule", None)  # no audience: nothing to diff on a cron
 
     def steps_for(self, version: int) -> tuple[Step, ...] | None:
         return self.steps if version == self.version else self.earlier_versions.get(version)

@@ -1,8 +1,8 @@
 """The engine: enroll, then advance due enrollments chunk by chunk until none is due at `now`.
 
-Plain Python, no Prefect: flows/ wraps `tick` (or `enroll` and `advance_range`) in flows and tasks.
-Time is always the injected `now`; nothing here reads the wall clock, so a simulation is just a
-loop over instants.
+Plain Python, no Prefect: flows/ wraps `tick`, `enroll_journey` and `advance` (and journeys/passes.py,
+which runs every journey's due steps in one pass) in flows and tasks. Time is always the injected
+`now`; nothing here reads the wall clock, so a simulation is just a loop over instants.
 
 Concurrency: a chunk is claimed with a lease (an UPDATE of due rows not leased by anyone; on
 PostgreSQL the candidates are picked FOR UPDATE SKIP LOCKED), so workers never share an
@@ -16,9 +16,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
@@ -28,45 +26,20 @@ from journeys.delivery import deliver
 from journeys.dsl import End, ExitWhen, Journey, Send, Wait
 from journeys.enroll import enroll
 from journeys.models import Enrollment, EnrollmentStatus
-from journeys.program import Instruction, Jump, JumpUnless, compile_steps
+from journeys.program import Instruction, Jump, JumpUnless, program_of
 from journeys.services import Services
+from journeys.settle import upgrade_from_events
+from journeys.state import Advance, Done, Outcome, Park, State
 from journeys.stats import TickStats
-from journeys.timing import parse_instant, wait_target
+from journeys.timing import LATE_FOR_WALL_TIME, deadline, next_wall_time, parse_instant, wait_target, zone_of
+from journeys.triggers import enroll_triggered
+from journeys.zones import resolve
 
 log = logging.getLogger("loyalflow.engine")
 
 SessionFactory = Callable[[], Session]
 LEASE = timedelta(minutes=15)
 DEFAULT_CHUNK = 5_000
-
-
-@dataclass
-class State:
-    """An enrollment being advanced in memory; written back once per chunk."""
-
-    row: Enrollment
-    program: tuple[Instruction, ...]
-    pc: int
-    due: datetime
-    parked: bool = False
-    done: bool = False
-
-    @property
-    def context(self) -> dict[str, Any]:
-        return self.row.context or {}
-
-
-_programs: dict[tuple[str, int, int], tuple[Instruction, ...]] = {}
-
-
-def program_of(journey: Journey, version: int) -> tuple[Instruction, ...] | None:
-    steps = journey.steps_for(version)
-    if steps is None:
-        return None
-    key = (journey.name, version, id(steps))
-    if key not in _programs:
-        _programs[key] = compile_steps(steps)
-    return _programs[key]
 
 
 def claim(session: Session, journey: str, now: datetime, limit: int, worker: str,
@@ -95,35 +68,50 @@ def _evaluate(session: Session, condition: Condition, ids: list[int], scope: Sco
     return set(found.scalars())
 
 
-def _step(state: State, instr: Instruction, truths: dict[int, set[int]], now: datetime, stats: TickStats) -> None:
-    """Run one non-send instruction for one enrollment."""
-    row = state.row
+def _next_send_deadline(journey: Journey, state: State) -> datetime | None:
+    """The stale deadline of the send a wait leads to (None: no send before another wait, or none set)."""
+    for instr in state.program[state.pc + 1:]:
+        if isinstance(instr, Wait):
+            return None
+        if isinstance(instr, Send):
+            return deadline(instr.stale or journey.stale, state.context, parse_instant(state.row.enrolled_at) or state.due)
+    return None
+
+
+def _wait(journey: Journey, state: State, instr: Wait, now: datetime) -> Outcome:
+    target = wait_target(instr, state.due, state.context, state.time_zone)
+    if target is None:
+        return Advance()
+    if target > now:
+        return Park(target, next_step=True)
+    if instr.at is not None and now - target > LATE_FOR_WALL_TIME:
+        on_time = next_wall_time(now, instr.at, zone_of(state.time_zone))
+        limit = _next_send_deadline(journey, state)
+        if limit is None or on_time < limit:
+            return Park(on_time, next_step=True)
+    return Advance(ended=target)
+
+
+def _step(journey: Journey, state: State, instr: Instruction, truths: dict[int, set[int]], now: datetime) -> Outcome:
+    """The outcome of one non-send instruction for one enrollment."""
     if isinstance(instr, Wait):
-        target = wait_target(instr, state.due, state.context, row.context.get("time_zone") if row.context else None)
-        state.pc += 1
-        if target is not None and target > now:
-            state.due, state.parked = target, True
-        elif target is not None:
-            state.due = max(state.due, target)
-    elif isinstance(instr, ExitWhen):
-        if row.id in truths[id(instr.condition)]:
-            row.status, row.exit_reason, state.done = EnrollmentStatus.exited, instr.condition.name, True
-            stats.exited[instr.condition.name] += 1
-        else:
-            state.pc += 1
-    elif isinstance(instr, JumpUnless):
-        state.pc = state.pc + 1 if row.id in truths[id(instr.condition)] else instr.target
-    elif isinstance(instr, Jump):
-        state.pc = instr.target
-    elif isinstance(instr, End):
-        state.pc = len(state.program)
+        return _wait(journey, state, instr, now)
+    if isinstance(instr, ExitWhen):
+        if state.row.id in truths[id(instr.condition)]:
+            return Done(EnrollmentStatus.exited, instr.condition.name)
+        return Advance()
+    if isinstance(instr, JumpUnless):
+        return Advance(to=state.pc + 1 if state.row.id in truths[id(instr.condition)] else instr.target)
+    if isinstance(instr, Jump):
+        return Advance(to=instr.target)
+    assert isinstance(instr, End)
+    return Advance(to=len(state.program))
 
 
-def run_chunk(session: Session, journey: Journey, ids: list[int], now: datetime, services: Services,
-              worker: str) -> TickStats:
-    stats = TickStats()
-    rows = session.execute(select(Enrollment).where(Enrollment.id.in_(ids), Enrollment.lease_owner == worker)
-                           .order_by(Enrollment.id)).scalars().all()
+def _load(session: Session, journey: Journey, ids: list[int], now: datetime, services: Services, worker: str,
+          stats: TickStats) -> tuple[list[Enrollment], list[State]]:
+    rows = list(session.execute(select(Enrollment).where(Enrollment.id.in_(ids), Enrollment.lease_owner == worker)
+                                .order_by(Enrollment.id)).scalars())
     states: list[State] = []
     for row in rows:
         program = program_of(journey, row.journey_version)
@@ -132,6 +120,17 @@ def run_chunk(session: Session, journey: Journey, ids: list[int], now: datetime,
             stats.failed["journey_version_retired"] += 1
             continue
         states.append(State(row, program, row.step_index, parse_instant(row.due_at) or now))
+    zones = resolve(session, [(s.row.recipient_kind, s.row.recipient_id, s.context.get("time_zone")) for s in states],
+                    services.default_time_zone)
+    for s in states:  # waits count local days in the zone quiet hours use (own, store, default; else UTC)
+        s.time_zone = zones[(s.row.recipient_kind, s.row.recipient_id)].name
+    return rows, states
+
+
+def run_chunk(session: Session, journey: Journey, ids: list[int], now: datetime, services: Services,
+              worker: str) -> TickStats:
+    stats = TickStats()
+    rows, states = _load(session, journey, ids, now, services, worker, stats)
     scope = Scope(now, journey.audience, dict(journey.audience_params))
     for _ in range(4 * max((len(s.program) for s in states), default=0) + 4):
         runnable = [s for s in states if not (s.parked or s.done)]
@@ -148,19 +147,24 @@ def run_chunk(session: Session, journey: Journey, ids: list[int], now: datetime,
             if isinstance(instr, (ExitWhen, JumpUnless)):
                 needed.setdefault(id(instr.condition), (instr.condition, []))[1].append(s.row.id)
         truths = {key: _evaluate(session, cond, ids_, scope) for key, (cond, ids_) in needed.items()}
-        sending = []
+        by_step: dict[int, list[State]] = defaultdict(list)
         for s in runnable:
             instr = s.program[s.pc]
             if isinstance(instr, Send):
-                sending.append(s)
-            else:
-                _step(s, instr, truths, now, stats)
-        if sending:
-            by_step: dict[int, list[State]] = defaultdict(list)
-            for s in sending:
-                by_step[id(s.program[s.pc])].append(s)
-            for group in by_step.values():
-                deliver(session, journey, group, now, services, stats)
+                by_step[id(instr)].append(s)
+                continue
+            outcome = _step(journey, s, instr, truths, now)
+            if isinstance(outcome, Done):
+                stats.exited[outcome.reason] += 1
+            s.apply(outcome)
+        for group in by_step.values():
+            step = group[0].program[group[0].pc]
+            assert isinstance(step, Send)
+            outcomes = deliver(session, journey, step, [s.row for s in group], now, services, stats)
+            for s in group:
+                # no outcome: another worker took the ledger row first; the next round reads what it did
+                if (outcome := outcomes.get(s.row.id)) is not None:
+                    s.apply(outcome)
     for s in states:
         s.row.step_index = s.pc
         if s.done:
@@ -184,6 +188,9 @@ def advance(session_factory: SessionFactory, journey: Journey, now: datetime, se
     worker = worker or uuid.uuid4().hex[:12]
     stats = TickStats()
     chunks = 0
+    with session_factory() as session:  # late provider events: earlier `outcome_unknown` failures were sent
+        if upgrade_from_events(session, journey.name, now):
+            session.commit()
     while max_chunks is None or chunks < max_chunks:
         with session_factory() as session:
             ids = claim(session, journey.name, now, chunk_size, worker, id_range)
@@ -208,10 +215,15 @@ def chunk_bounds(session: Session, journey: str, now: datetime, size: int) -> li
 
 
 def enroll_journey(session_factory: SessionFactory, journey: Journey, now: datetime) -> TickStats:
-    with session_factory() as session:
-        result = enroll(session, journey, now)
-        session.commit()
-    return TickStats(enrolled=result.enrolled, held_out=result.held_out)
+    stats = TickStats()
+    if journey.audience is not None:
+        with session_factory() as session:
+            result = enroll(session, journey, now)
+            session.commit()
+        stats = TickStats(enrolled=result.enrolled, held_out=result.held_out)
+    if journey.trigger is not None:  # and whoever entered by an event since (journeys/triggers.py)
+        stats.merge(enroll_triggered(session_factory, [journey], now).get(journey.name, TickStats()))
+    return stats
 
 
 def tick(session_factory: SessionFactory, journey: Journey, now: datetime, services: Services, *,

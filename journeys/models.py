@@ -24,6 +24,7 @@ class SendStatus(str, enum.Enum):
     reserved = "reserved"      # the ledger row exists; nothing was handed to a provider
     deferred = "deferred"      # quiet hours or a retryable failure: tried again at the enrollment's due_at
     sending = "sending"        # handed to the adapter; the outcome is not written yet
+    unknown = "unknown"        # sent, no answer (timeout): settled from evidence before any resend (journeys/settle.py)
     sent = "sent"              # the provider accepted it (provider_message_id set)
     skipped = "skipped"        # not sent, on purpose (reason set)
     failed = "failed"          # not sent, by a failure (reason set)
@@ -97,3 +98,12 @@ class RunLock(Base):
     name: Mapped[str] = mapped_column(String(96), primary_key=True)
     owner: Mapped[str | None] = mapped_column(String(96))
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class JourneyClock(Base):
+    """The last cron fire instant a journey enrolled at: the next pass enrolls at later fires only."""
+
+    __tablename__ = "journey_clocks"
+
+    journey: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_fire_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from journeys.conditions import Condition
-from journeys.dsl import Branch, End, ExitWhen, Send, Step, Wait, Where
+from journeys.dsl import Branch, End, ExitWhen, Journey, Send, Step, Wait, Where
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,20 @@ def compile_steps(steps: tuple[Step, ...]) -> tuple[Instruction, ...]:
 
     emit(steps)
     return tuple(out)
+
+
+_programs: dict[tuple[str, int, int], tuple[Instruction, ...]] = {}
+
+
+def program_of(journey: Journey, version: int) -> tuple[Instruction, ...] | None:
+    """The compiled steps an enrollment on `version` runs (None: that version is retired), cached."""
+    steps = journey.steps_for(version)
+    if steps is None:
+        return None
+    key = (journey.name, version, id(steps))
+    if key not in _programs:
+        _programs[key] = compile_steps(steps)
+    return _programs[key]
 
 
 def unreachable(program: tuple[Instruction, ...]) -> list[Instruction]:

@@ -51,6 +51,8 @@ class Services:
     frequency_window: timedelta = timedelta(days=7)
     max_attempts: int = 5
     retry_backoff: timedelta = timedelta(minutes=15)
+    default_time_zone: str | None = None
+    """LOYALFLOW_DEFAULT_TIME_ZONE: for recipients with no usable zone of their own or of their store."""
 
 
 def default_services(adapters: Mapping[str, Adapter] | None = None) -> Services:
@@ -77,6 +79,7 @@ def default_services(adapters: Mapping[str, Adapter] | None = None) -> Services:
         links=_links_from(settings),
         feedback=feedback,
         frequency_window=timedelta(days=settings.frequency_window_days),
+        default_time_zone=settings.default_time_zone,
     )
 
 

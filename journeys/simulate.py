@@ -1,4 +1,9 @@
-"""Time travel: run a journey tick by tick on a simulated clock over the current data, sending nothing.
+"""Time travel: run journeys pass by pass on a simulated clock over the current data, sending nothing.
+
+The clock jumps from instant to instant: the next cron fire of any journey, the next due step
+(rounded up to the minute, as a runtime passing every minute sees it), or the end; at each instant
+it runs the same `run_pass` a runtime runs. That is what passing every minute does, without the
+empty passes, so a simulation agrees with a real run.
 
 The database is never changed: SQLite is copied (the backup API, consistent even while others
 write) and the copy is thrown away; PostgreSQL runs inside one transaction, every engine commit
@@ -10,21 +15,22 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from croniter import croniter
 from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from audiences.db import make_engine
 from channels.adapters.base import DeliveryResult, DeliveryStatus, OutgoingMessage
 from journeys.dsl import Journey
-from journeys.engine import SessionFactory, tick
+from journeys.clocks import fires, latest_fire, next_fire, set_clocks
+from journeys.engine import SessionFactory
+from journeys.passes import PassResult, cron_schedules, next_due, run_pass
 from journeys.services import Services
 from journeys.stats import TickStats
 
@@ -84,26 +90,50 @@ class Day:
 
 
 def tick_times(schedule: str, start: datetime, days: int) -> list[datetime]:
-    end = start + timedelta(days=days)
-    it = croniter(schedule, start - timedelta(seconds=1))
-    out = []
-    while (fire := it.get_next(datetime)) < end:
-        out.append(fire)
-    return out
+    """The cron fires of `schedule` in the `days` days from `start`."""
+    return fires(schedule, start, start + timedelta(days=days))
+
+
+def _minute_ceiling(instant: datetime) -> datetime:
+    floor = instant.replace(second=0, microsecond=0)
+    return floor if floor == instant else floor + timedelta(minutes=1)
+
+
+def run_clock(session_factory: SessionFactory, journeys: Mapping[str, Journey], start: datetime, end: datetime,
+              services: Services) -> Iterator[tuple[datetime, PassResult]]:
+    """`run_pass` at every instant in [start, end) at which a runtime passing every minute does work."""
+    now = start
+    while now < end:
+        yield now, run_pass(session_factory, journeys, now, services)
+        with session_factory() as session:
+            due = next_due(session, journeys)
+        following = [next_fire(schedule, now) for schedule in cron_schedules(journeys).values()]
+        if due is not None:  # something still due now (e.g. leased by a crashed worker): a minute later
+            following.append(max(_minute_ceiling(due), _minute_ceiling(now + timedelta(seconds=1))))
+        now = min([end, *following])
+
+
+def start_clocks(session_factory: SessionFactory, journeys: Iterable[str], start: datetime) -> None:
+    """Make `start` the beginning of entry: each journey's first enrollment is at its first fire at or after it."""
+    with session_factory() as session:
+        set_clocks(session, {name: start - timedelta(microseconds=1) for name in journeys})
 
 
 def simulate(engine: Engine, journey: Journey, start: datetime, days: int,
              services_for: Callable[[DryRunAdapter], Services],
              on_tick: Callable[[datetime], None] | None = None) -> list[Day]:
+    """Days of `journey` from `start` in a sandbox; `on_tick` is called at each of its cron fires."""
     adapter = DryRunAdapter()
     services = services_for(adapter)
     by_day = {start.date() + timedelta(days=i): Day(start.date() + timedelta(days=i)) for i in range(days)}
+    end = start + timedelta(days=days)
     with sandbox(engine) as factory:
-        for now in tick_times(journey.schedule, start, days):
-            by_day[now.date()].stats.merge(tick(factory, journey, now, services))
-            if on_tick:
+        start_clocks(factory, [journey.name], start)
+        for now, result in run_clock(factory, {journey.name: journey}, start, end, services):
+            by_day[now.date()].stats.merge(result.total)
+            if on_tick and journey.schedule and latest_fire(journey.schedule, now) == now:
                 on_tick(now)
     return list(by_day.values())
 
 
-__all__ = ["DryRunAdapter", "Day", "simulate", "sandbox", "tick_times"]
+__all__ = ["DryRunAdapter", "Day", "run_clock", "sandbox", "simulate", "start_clocks", "tick_times"]

@@ -22,11 +22,13 @@ class TickStats:
     """per reason"""
     exited: Counter[str] = field(default_factory=Counter)
     """per exit condition"""
+    zone_fallback: Counter[str] = field(default_factory=Counter)
+    """sends timed in a zone other than the recipient's own, per source: store, default, none"""
 
     def merge(self, other: TickStats) -> TickStats:
         for name in ("enrolled", "held_out", "advanced", "completed", "deferred"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
-        for name in ("sent", "skipped", "failed", "exited"):
+        for name in ("sent", "skipped", "failed", "exited", "zone_fallback"):
             getattr(self, name).update(getattr(other, name))
         return self
 
@@ -40,6 +42,7 @@ class TickStats:
             "completed": self.completed, "deferred": self.deferred,
             "sent": _nonzero(self.sent), "skipped": _nonzero(self.skipped),
             "failed": _nonzero(self.failed), "exited": _nonzero(self.exited),
+            "zone_fallback": _nonzero(self.zone_fallback),
         }
 
 

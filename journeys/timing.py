@@ -76,6 +76,22 @@ def wait_target(step: Wait, base: datetime, context: dict[str, Any], time_zone: 
     return at_local(landed.astimezone(zone).date(), step.at, zone)
 
 
+LATE_FOR_WALL_TIME = timedelta(hours=1)
+"""A wait `at` a local time whose instant passed longer ago than this (a member who joined after it,
+or a runtime that was down) is moved to the next such local time, unless that is past the stale
+deadline of the send it leads to: a promised 10:00 means 10:00, not 01:00 the same day."""
+
+
+def next_wall_time(after: datetime, wall: time, zone: ZoneInfo) -> datetime:
+    """The first instant strictly after `after` at which the clock in `zone` reads `wall`."""
+    day = after.astimezone(zone).date()
+    for offset in range(3):  # today, tomorrow, or (after a gap day in far zones) the day after
+        candidate = at_local(day + timedelta(days=offset), wall, zone)
+        if candidate > after:
+            return candidate
+    raise AssertionError("unreachable: a wall time recurs within three calendar days")
+
+
 def deadline(stale: Deadline | None, context: dict[str, Any], enrolled_at: datetime) -> datetime | None:
     if stale is None:
         return None

@@ -1,6 +1,11 @@
 """The two Jinja environments: HTML (autoescaped) and plain text (SMS, push, subjects, text parts).
 
 Both use StrictUndefined, so a missing variable is an error, never an empty string in a message.
+Both are sandboxed: a template is data that arrives by pull request, and `loyalflow check` renders
+it in CI, so it must not reach Python internals (`cycler.__init__.__globals__.os`). Immutable too:
+a template cannot change the lists and dicts of the context it is given, which other recipients'
+renders share. Attribute names starting with `_` are refused when the template compiles
+(jinja_tools.py), and anything dynamic by the sandbox as it renders.
 """
 
 from __future__ import annotations
@@ -8,12 +13,13 @@ from __future__ import annotations
 from functools import lru_cache
 
 from jinja2 import Environment, StrictUndefined
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from templates.formatting import FILTERS
 
 
 def _make(autoescape: bool) -> Environment:
-    env = Environment(
+    env = ImmutableSandboxedEnvironment(
         autoescape=autoescape,
         undefined=StrictUndefined,
         keep_trailing_newline=False,

@@ -10,7 +10,9 @@ class Problem:
     path: str
     line: int | None
     message: str
+    warning: bool = False
+    """A warning is shown but does not fail the check (e.g. timing the runtime may not honour)."""
 
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        return f"{where}: {self.message}"
+        return f"{where}: {'warning: ' if self.warning else ''}{self.message}"

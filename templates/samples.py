@@ -71,6 +71,16 @@ _JOURNEYS: dict[str, dict[str, Any]] = {
         "offer_percent": 20,
         "offer_code": "COMEBACK20",
     },
+    "first_purchase": {  # an event-triggered journey: the purchase event's properties
+        "event_id": 5301,
+        "event_type": "purchase",
+        "occurred_at": datetime(2026, 11, 23, 14, 52, tzinfo=timezone.utc),
+        "amount": Decimal("54.90"),
+        "currency": "EUR",
+        "store_name": "Downtown Flagship",
+        "points_earned": 55,
+        "first_purchase": True,
+    },
     "staff_bulletin": {
         "role": "manager",
         "store_id": 12,

@@ -74,3 +74,17 @@ def engine(request: pytest.FixtureRequest) -> Engine:
     """The same test on the embedded default and on a real PostgreSQL."""
     name = "sqlite_engine" if request.param == "sqlite" else "postgres_engine"
     return request.getfixturevalue(name)
+
+
+# The fast lane (`python -m pytest -m "not slow"`): everything that starts a service, spawns processes or
+# needs a real server is slow, whether or not its module remembered to say so.
+_SLOW_FIXTURES = {"postgres_server", "postgres_url", "postgres_engine", "prefect_api"}
+_SLOW_FOLDERS = ("reliability", "contract", "bench")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = Path(str(item.fspath)).parent.name
+        uses = set(getattr(item, "fixturenames", ()))
+        if folder in _SLOW_FOLDERS or uses & _SLOW_FIXTURES or item.get_closest_marker("postgres"):
+            item.add_marker(pytest.mark.slow)

@@ -1,6 +1,7 @@
 """Typed SQLAlchemy models of the loyalty database."""
 
 from audiences.models.base import Base, UTCDateTime
+from audiences.models.events import Event, EventCursor
 from audiences.models.members import DeviceToken, Member, MemberStatus
 from audiences.models.points import PointsEntry, PointsKind
 from audiences.models.program import ProgramUpdate
@@ -12,6 +13,8 @@ __all__ = [
     "Base",
     "UTCDateTime",
     "DeviceToken",
+    "Event",
+    "EventCursor",
     "Member",
     "MemberStatus",
     "PointsEntry",

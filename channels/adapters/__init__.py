@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from channels.adapters.base import Adapter, DeliveryResult, DeliveryStatus, OutgoingMessage, ProviderConfigError
+from channels.adapters.memory import MemoryAdapter
 from channels.settings import ChannelSettings, DeliveryMode
 
 
@@ -34,4 +35,5 @@ def adapters_for(settings: ChannelSettings) -> dict[str, Adapter]:
     return adapters
 
 
-__all__ = ["Adapter", "DeliveryResult", "DeliveryStatus", "OutgoingMessage", "ProviderConfigError", "adapters_for"]
+__all__ = ["Adapter", "DeliveryResult", "DeliveryStatus", "MemoryAdapter", "OutgoingMessage", "ProviderConfigError",
+           "adapters_for"]

@@ -3,10 +3,15 @@
 Each provider adapter only says what one attempt did (an `Attempt`); this module decides what
 happens next, the same way for every provider:
 - accepted / permanent: done;
+- unknown (the request went out and no answer came back): done, never retried here; the engine
+  settles it from evidence (channels.settlement) before anything is sent again;
 - retry: wait (the provider's reset header when given, else exponential backoff with jitter) and
   try again, up to `max_attempts`; a reset longer than `max_delay` ends the tries at once;
 - config (401/403): set the stop flag so no thread starts another request, then raise
-  ProviderConfigError carrying the results settled so far.
+  ProviderConfigError carrying the results settled so far;
+- a circuit breaker per adapter (channels.adapters.breaker): while a provider is unreachable the
+  remaining messages come back retryable with `handed_over=False`, without a request each.
+An exception raised for one message is that message's failure, never the batch's.
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 from channels.adapters.base import DeliveryResult, DeliveryStatus, OutgoingMessage
-from channels.errors import ProviderConfigError
+from channels.adapters.breaker import CircuitBreaker
+from channels.errors import MessageRejected, ProviderConfigError
 from channels.ratelimit import TokenBucket
 
 
@@ -33,6 +39,7 @@ class AttemptKind(str, Enum):
     permanent = "permanent"
     retry = "retry"
     config = "config"
+    unknown = "unknown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +52,30 @@ class Attempt:
     http_status: int | None = None
     suppression: str | None = None
     revoke_token: bool = False
+    transport: bool = False
+    """No HTTP answer came (refused, reset, timed out): counts towards opening the circuit."""
+
+
+def not_sent(exc: BaseException) -> Attempt:
+    """The request never (completely) left: refused, unreachable, connect timeout. Safe to retry."""
+    return Attempt(AttemptKind.retry, error_code="network", reason=f"network error: {type(exc).__name__}", transport=True)
+
+
+def answer_lost(exc: BaseException) -> Attempt:
+    """The request went out and the answer did not come: the provider may have taken it."""
+    code = "timeout" if isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower() else "connection_lost"
+    return Attempt(AttemptKind.unknown, error_code=code, reason=f"no answer: {type(exc).__name__}", transport=True)
+
+
+def classify_http(status: int, code: str, reason: str, retry_after: float | None = None) -> Attempt:
+    """The ladder every provider shares for an HTTP error answer: 401/403 -> configuration failure,
+    429 and 5xx -> retry (honouring the reset), any other 4xx -> permanent."""
+    if status in (401, 403):
+        return Attempt(AttemptKind.config, error_code=code, reason=reason, http_status=status)
+    if status == 429 or status >= 500:
+        return Attempt(AttemptKind.retry, error_code=code, reason=f"HTTP {status}", retry_after=retry_after,
+                       http_status=status)
+    return Attempt(AttemptKind.permanent, error_code=code, reason=reason, http_status=status)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +129,10 @@ class Dispatcher:
         policy: RetryPolicy,
         concurrency: int,
         sleep: Callable[[float], None] | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.provider = provider
+        self.breaker = breaker or CircuitBreaker()
         self.bucket = bucket
         self.policy = policy
         self.concurrency = max(1, concurrency)
@@ -131,27 +164,38 @@ class Dispatcher:
             while True:
                 if stop.is_set():
                     return None  # never sent: the caller sees it missing from the results
+                if not self.breaker.allow():
+                    return DeliveryResult(message.ledger_id, DeliveryStatus.retryable, None, "circuit_open",
+                                          f"{self.provider} unreachable: circuit open", handed_over=tries > 0)
                 self.bucket.acquire()
                 if stop.is_set():
                     return None
                 tries += 1
+                started = self.breaker.now()
                 try:
                     outcome = attempt(message)
+                except MessageRejected as exc:  # this recipient's message cannot be built: its failure only
+                    outcome = Attempt(AttemptKind.permanent, error_code=exc.code, reason=exc.code)
                 except Exception as exc:  # a bug here must not lose the other messages' results
                     log.error("%s: ledger %s: unexpected %s while sending", self.provider, message.ledger_id,
                               type(exc).__name__)
-                    # permanent, not retryable: the provider may have taken it before the error
-                    outcome = Attempt(AttemptKind.permanent, error_code="adapter_error", reason=type(exc).__name__)
+                    # unknown, not retryable: the provider may have taken it before the error
+                    outcome = Attempt(AttemptKind.unknown, error_code="adapter_error", reason=type(exc).__name__)
+                if outcome.transport:
+                    self.breaker.failed(started)
+                else:  # an answer came, or a bug that says nothing against the provider
+                    self.breaker.succeeded()
                 if outcome.kind is AttemptKind.config:
                     failure.append(outcome)
                     stop.set()
                     return None
                 if outcome.kind is AttemptKind.accepted:
                     return DeliveryResult(message.ledger_id, DeliveryStatus.accepted, outcome.provider_message_id)
-                if outcome.kind is AttemptKind.permanent:
+                if outcome.kind in (AttemptKind.permanent, AttemptKind.unknown):
+                    status = DeliveryStatus.permanent if outcome.kind is AttemptKind.permanent else DeliveryStatus.unknown
                     return DeliveryResult(
                         message.ledger_id,
-                        DeliveryStatus.permanent,
+                        status,
                         outcome.provider_message_id,
                         outcome.error_code,
                         outcome.reason,

@@ -4,7 +4,8 @@ The SDK builds a new urllib opener, and so a new TCP (and TLS) connection, for e
 at 20 ms per answer that is most of the CPU of sending an email. `KeepAliveClient` is the SDK's
 own client class with one change, in the hook the SDK keeps for it (`_make_request`): the request
 goes over a persistent `http.client` connection owned by the client (the adapter keeps one client
-per thread). Everything else (URL building, headers, JSON body, `Response`, the `HTTPError`
+per thread), and a request that was sent whole but got no answer raises `AnswerLost` rather
+than urllib's URLError, so the adapter can tell "never left" from "may have arrived". Everything else (URL building, headers, JSON body, `Response`, the `HTTPError`
 subclasses raised for 4xx/5xx) is the SDK's.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import select
 import time
 import urllib.error
 import urllib.request
@@ -25,6 +27,27 @@ from python_http_client.exceptions import handle_error
 
 IDLE_SECONDS = 2.0
 """Reconnect rather than reuse a connection idle this long (servers close idle ones: uvicorn after 5 s)."""
+
+
+def _dropped(conn: http.client.HTTPConnection) -> bool:
+    """The server closed the idle connection (readable with nothing to read, as urllib3 checks): a
+    request written to it would be lost without an answer, and counted as an unknown outcome."""
+    sock = conn.sock
+    if sock is None:
+        return False
+    try:
+        return bool(select.select([sock], [], [], 0)[0])
+    except (OSError, ValueError):
+        return True
+
+
+class AnswerLost(OSError):
+    """The request was written whole and the answer did not come (timeout, reset, closed): the
+    provider may have acted on it, so it must not be retried blindly."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(type(cause).__name__)
+        self.cause = cause
 
 
 class _Connection:
@@ -41,7 +64,8 @@ class _Connection:
         self._conn = None
 
     def _get(self, scheme: str, netloc: str, timeout: float | None) -> http.client.HTTPConnection:
-        if self._conn is not None and (self._origin != (scheme, netloc) or time.monotonic() - self._last > IDLE_SECONDS):
+        if self._conn is not None and (self._origin != (scheme, netloc) or time.monotonic() - self._last > IDLE_SECONDS
+                                       or _dropped(self._conn)):
             self.close()
         if self._conn is None:
             cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
@@ -64,10 +88,13 @@ class _Connection:
         try:
             try:
                 conn.request(request.get_method(), selector, request.data, headers)
-            except OSError as exc:  # as urllib: a failure to send is a URLError
+            except OSError as exc:  # as urllib: a failure to send is a URLError (the request did not leave whole)
                 raise urllib.error.URLError(exc) from exc
-            response = conn.getresponse()
-            body = response.read()  # read it all now, so the connection is free for the next request
+            try:
+                response = conn.getresponse()
+                body = response.read()  # read it all now, so the connection is free for the next request
+            except (OSError, http.client.HTTPException) as exc:  # sent whole, no (whole) answer
+                raise AnswerLost(exc) from exc
         except BaseException:
             self.close()
             raise

@@ -5,12 +5,18 @@ List-Unsubscribe on marketing), written to a temporary name then renamed, so a r
 half a file and a second write of the same ledger id replaces rather than duplicates.
 SMS and push: one JSON line each in sms.jsonl / push.jsonl, appended under an exclusive file lock
 in a single write, so concurrent writers (threads or processes) never interleave lines.
+One recipient's message that cannot be written (a header, an address) is that recipient's failure
+with a reason; the rest of the batch is written. Headers: member text cleaned of control characters
+and RFC 2047-encoded when not ASCII; the To domain in IDNA, a non-ASCII local part written as
+SMTPUTF8 (RFC 6532). Date: the engine's send instant (`created_at`), so a simulated run dates its
+mail in simulated time.
 """
 
 from __future__ import annotations
 
 import fcntl
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Sequence
@@ -19,20 +25,28 @@ from email.header import Header
 from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
+from email.policy import SMTPUTF8
 from email.utils import format_datetime, formataddr, make_msgid
 from pathlib import Path
 
 from channels.adapters.base import DeliveryResult, DeliveryStatus, OutgoingMessage, unsubscribe_headers
+from channels.adapters.headers import clean_text, encode_address
+from channels.errors import MessageRejected
 from channels.settings import ChannelSettings
 from templates.rendered import RenderedEmail, RenderedPush, RenderedSms
+
+
+log = logging.getLogger("loyalflow.channels")
 
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _header(value: str) -> str | Header:
-    return value if value.isascii() else Header(value, "utf-8")
+def _header(value: str, utf8: bool = False) -> str | Header:
+    """A cleaned header value; RFC 2047-encoded when not ASCII, unless the message is SMTPUTF8."""
+    value = clean_text(value)
+    return value if utf8 or value.isascii() else Header(value, "utf-8")
 
 
 class OutboxAdapter:
@@ -45,21 +59,33 @@ class OutboxAdapter:
 
     def send(self, messages: Sequence[OutgoingMessage]) -> list[DeliveryResult]:
         expected = {"email": RenderedEmail, "sms": RenderedSms, "push": RenderedPush}
-        for message in messages:  # checked first: a malformed batch writes nothing
-            kind = expected.get(message.channel)
-            if kind is not None and not isinstance(message.content, kind):
-                raise TypeError(f"ledger {message.ledger_id}: {message.channel} channel needs a {kind.__name__}")
         results = []
         for message in messages:
-            if message.channel == "email":
-                provider_id = self._write_email(message)
-            elif message.channel in ("sms", "push"):
-                provider_id = self._append_line(message)
-            else:
-                results.append(DeliveryResult(message.ledger_id, DeliveryStatus.permanent, None, "channel", f"unknown channel {message.channel!r}"))
+            kind = expected.get(message.channel)
+            if kind is None:
+                results.append(DeliveryResult(message.ledger_id, DeliveryStatus.permanent, None, "channel",
+                                              "unknown channel"))
+                continue
+            try:
+                if not isinstance(message.content, kind):
+                    raise MessageRejected(message.ledger_id, "wrong_content", f"{message.channel} needs {kind.__name__}")
+                if message.channel == "email":
+                    provider_id = self._write_email(message)
+                else:
+                    provider_id = self._append_line(message)
+            except MessageRejected as exc:
+                results.append(DeliveryResult(message.ledger_id, DeliveryStatus.permanent, None, exc.code, exc.code))
+                continue
+            except Exception as exc:  # written nothing (files are renamed into place last): its failure only
+                log.error("outbox: ledger %s: %s while writing", message.ledger_id, type(exc).__name__)
+                results.append(DeliveryResult(message.ledger_id, DeliveryStatus.permanent, None, "outbox_error",
+                                              type(exc).__name__))
                 continue
             results.append(DeliveryResult(message.ledger_id, DeliveryStatus.accepted, provider_id))
         return results
+
+    def _now(self, message: OutgoingMessage) -> datetime:
+        return message.created_at or self._clock()
 
     def build_email(self, message: OutgoingMessage) -> Message:
         """multipart/alternative with a text and an HTML part, built with the compat32 MIME classes:
@@ -67,12 +93,14 @@ class OutboxAdapter:
         which made the default adapter the slowest part of a run. Non-ASCII headers are RFC 2047."""
         content = message.content
         if not isinstance(content, RenderedEmail):
-            raise TypeError(f"ledger {message.ledger_id}: email channel needs a RenderedEmail")
+            raise MessageRejected(message.ledger_id, "wrong_content", "email channel needs a RenderedEmail")
         email = MIMEMultipart("alternative")
-        email["From"] = formataddr((self.settings.email_from_name, self.settings.email_from))
-        email["To"] = message.to
-        email["Subject"] = _header(content.subject)
-        email["Date"] = format_datetime(self._clock())
+        email["From"] = formataddr((clean_text(self.settings.email_from_name), self.settings.email_from), "utf-8")
+        to = encode_address(message.ledger_id, message.to, smtputf8=True)
+        utf8 = not to.isascii()  # an SMTPUTF8 message (RFC 6532): every header may be UTF-8
+        email["To"] = to
+        email["Subject"] = _header(content.subject, utf8)
+        email["Date"] = format_datetime(self._now(message))
         email["Message-ID"] = make_msgid(f"ledger-{message.ledger_id}", domain=self.settings.email_from.split("@")[-1])
         email["X-Loyalflow-Ledger-Id"] = str(message.ledger_id)
         email["X-Loyalflow-Journey"] = message.journey
@@ -91,17 +119,23 @@ class OutboxAdapter:
         folder = self.root / "email"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{message.ledger_id:012d}.eml"
+        # an SMTPUTF8 address (RFC 6532) is written as UTF-8; everything else stays 7-bit headers
+        data = email.as_bytes() if str(email["To"]).isascii() else email.as_bytes(policy=SMTPUTF8)
         fd, temp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".eml")
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(email.as_bytes())
-        os.replace(temp, target)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(temp, target)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
         return str(email["Message-ID"]).strip().strip("<>")
 
     def _append_line(self, message: OutgoingMessage) -> str:
         content = message.content
         record: dict[str, object] = {
             "ledger_id": message.ledger_id,
-            "at": self._clock().isoformat(),
+            "at": self._now(message).isoformat(),
             "to": message.to,
             "journey": message.journey,
             "step": message.step,
@@ -109,11 +143,11 @@ class OutboxAdapter:
         }
         if message.channel == "sms":
             if not isinstance(content, RenderedSms):
-                raise TypeError(f"ledger {message.ledger_id}: sms channel needs a RenderedSms")
+                raise MessageRejected(message.ledger_id, "wrong_content", "sms channel needs a RenderedSms")
             record |= {"from": self.settings.sms_from, "text": content.text, "encoding": content.encoding, "segments": content.segments}
         else:
             if not isinstance(content, RenderedPush):
-                raise TypeError(f"ledger {message.ledger_id}: push channel needs a RenderedPush")
+                raise MessageRejected(message.ledger_id, "wrong_content", "push channel needs a RenderedPush")
             record |= {"title": content.title, "body": content.body, "deep_link": content.deep_link, "data": content.data}
         self.root.mkdir(parents=True, exist_ok=True)
         line = (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")

@@ -1,28 +1,32 @@
 """SendGrid email through the official `sendgrid` SDK (v3 Mail Send), host from settings.
 
 Outcomes: 202 -> accepted (X-Message-Id kept); 400/413 -> permanent; 401/403 -> configuration
-failure; 429 and 5xx, timeouts and refused connections -> retry, honouring X-RateLimit-Reset /
-Retry-After. custom_args carry the ledger id, journey, step, purpose and recipient (ids only, as
-strings, as SendGrid requires) so Event Webhook events join back to the ledger and the consent record.
+failure; 429 and 5xx, refused connections -> retry, honouring X-RateLimit-Reset / Retry-After;
+a timeout or lost connection after the request was sent -> unknown (SendGrid has no idempotency
+key, so a retry could deliver twice: the engine settles it from events first, channels.settlement).
+custom_args carry the ledger id, journey, step, purpose and recipient (ids only, as strings, as
+SendGrid requires) so Event Webhook events join back to the ledger and the consent record.
+The To address goes with its domain in IDNA; SendGrid takes no SMTPUTF8 local part, so such an
+address is that recipient's `invalid_contact`.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import threading
-import time
 import urllib.error
-from collections.abc import Callable, Sequence
+from typing import Any
 
 from python_http_client import exceptions as http_errors
 from sendgrid import SendGridAPIClient
 from sendgrid.helpers.mail import Category, Content, CustomArg, From, Header, Mail, MimeType, To
 
-from channels.adapters.base import DeliveryResult, OutgoingMessage, unsubscribe_headers
-from channels.adapters.dispatch import Attempt, AttemptKind, Dispatcher, RetryPolicy, reset_delay
-from channels.adapters.keepalive import KeepAliveClient
-from channels.ratelimit import TokenBucket, bucket_for
+from channels.adapters.base import OutgoingMessage, unsubscribe_headers
+from channels.adapters.dispatch import Attempt, AttemptKind, answer_lost, classify_http, not_sent, reset_delay
+from channels.adapters.headers import clean_text, encode_address
+from channels.adapters.keepalive import AnswerLost, KeepAliveClient
+from channels.adapters.provider import ProviderAdapter
+from channels.errors import MessageRejected
 from channels.settings import ChannelSettings
 from templates.rendered import RenderedEmail
 
@@ -35,9 +39,10 @@ logging.getLogger("python_http_client.client").setLevel(logging.INFO)
 def build_mail(message: OutgoingMessage, settings: ChannelSettings) -> Mail:
     content = message.content
     if not isinstance(content, RenderedEmail):
-        raise TypeError(f"ledger {message.ledger_id}: email channel needs a RenderedEmail")
-    mail = Mail(from_email=From(settings.email_from, settings.email_from_name), to_emails=To(message.to))
-    mail.subject = content.subject
+        raise MessageRejected(message.ledger_id, "wrong_content", "email channel needs a RenderedEmail")
+    to = encode_address(message.ledger_id, message.to, smtputf8=False)
+    mail = Mail(from_email=From(settings.email_from, clean_text(settings.email_from_name)), to_emails=To(to))
+    mail.subject = clean_text(content.subject)
     mail.content = [Content(MimeType.text, content.text), Content(MimeType.html, content.html)]
     mail.custom_arg = [
         CustomArg("ledger_id", str(message.ledger_id)),
@@ -54,28 +59,18 @@ def build_mail(message: OutgoingMessage, settings: ChannelSettings) -> Mail:
     return mail
 
 
-class SendGridAdapter:
+class SendGridAdapter(ProviderAdapter):
     provider = "sendgrid"
 
-    def __init__(
-        self,
-        settings: ChannelSettings,
-        *,
-        bucket: TokenBucket | None = None,
-        sleep: Callable[[float], None] | None = None,
-        wall_clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.settings = settings
+    def __init__(self, settings: ChannelSettings, **kwargs: Any) -> None:
         self._api_key = settings.secret("sendgrid_api_key")
-        self._local = threading.local()
-        self._wall = wall_clock
-        self.dispatcher = Dispatcher(
-            self.provider,
-            bucket or bucket_for(self.provider, settings.email_from, settings.email_rate_per_second),
-            RetryPolicy(settings.max_attempts, settings.backoff_base_seconds, settings.backoff_max_seconds),
-            settings.concurrency,
-            sleep,
-        )
+        super().__init__(settings, **kwargs)
+
+    def sender(self) -> str:
+        return self.settings.email_from
+
+    def rate(self) -> float:
+        return self.settings.email_rate_per_second
 
     def _client(self) -> SendGridAPIClient:
         client = getattr(self._local, "client", None)
@@ -87,38 +82,22 @@ class SendGridAdapter:
             self._local.client = client
         return client
 
-    def send(self, messages: Sequence[OutgoingMessage]) -> list[DeliveryResult]:
-        # every body is built before the first request, so a malformed message sends nothing at all
-        bodies = {m.ledger_id: build_mail(m, self.settings).get() for m in messages}
-        return self.dispatcher.run(messages, lambda m: self._attempt(bodies[m.ledger_id]))
+    def prepare(self, message: OutgoingMessage) -> dict[str, Any]:
+        return build_mail(message, self.settings).get()
 
-    def _attempt(self, body: dict[str, object]) -> Attempt:
+    def attempt(self, message: OutgoingMessage, body: dict[str, Any]) -> Attempt:
         try:
             response = self._client().send(body)
         except http_errors.HTTPError as exc:
-            return self._classify(exc.status_code, exc.headers, exc.body)
+            header_map = dict(exc.headers.items()) if hasattr(exc.headers, "items") else {}
+            return classify_http(exc.status_code, str(exc.status_code), _error_text(exc.body),
+                                 reset_delay(header_map, self._wall()))
+        except AnswerLost as exc:
+            return answer_lost(exc.cause)
         except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
-            # retried, as the provider documents for timeouts; a timeout AFTER SendGrid accepted can thus
-            # deliver twice (no idempotency key): a known gap, tests/reliability xfail
-            reason = getattr(exc, "reason", exc)
-            return Attempt(AttemptKind.retry, error_code="network", reason=f"network error: {type(reason).__name__}")
+            return not_sent(getattr(exc, "reason", exc) if isinstance(exc, urllib.error.URLError) else exc)
         message_id = response.headers.get("X-Message-Id") if response.headers else None
         return Attempt(AttemptKind.accepted, provider_message_id=message_id)
-
-    def _classify(self, status: int, headers: object, body: bytes | str | None) -> Attempt:
-        detail = _error_text(body)
-        header_map = dict(headers.items()) if hasattr(headers, "items") else {}
-        if status in (401, 403):
-            return Attempt(AttemptKind.config, error_code=str(status), reason=detail, http_status=status)
-        if status == 429 or status >= 500:
-            return Attempt(
-                AttemptKind.retry,
-                error_code=str(status),
-                reason=f"HTTP {status}",
-                retry_after=reset_delay(header_map, self._wall()),
-                http_status=status,
-            )
-        return Attempt(AttemptKind.permanent, error_code=str(status), reason=detail, http_status=status)
 
 
 def _error_text(body: bytes | str | None) -> str:
@@ -129,4 +108,4 @@ def _error_text(body: bytes | str | None) -> str:
         data = json.loads(body)
         return "; ".join(str(e.get("message", e)) for e in data.get("errors", []))[:300] or "no detail"
     except (ValueError, AttributeError):
-        return str(body[:200])
+        return "unreadable error body"

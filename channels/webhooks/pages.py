@@ -1,63 +1,103 @@
 """The few HTML pages a member sees: unsubscribe confirmation and channel preferences.
 
 Plain, self-contained HTML with every dynamic value escaped; no scripts, so they work in any
-mail client's browser and behind strict content policies.
+mail client's browser and behind strict content policies. Every page is sent with headers that
+keep its signed URL out of caches, Referer headers and other sites' frames (`page_response`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from html import escape
 
-CHANNEL_NAMES = {"email": "Email", "sms": "Text messages (SMS)", "push": "App notifications"}
+from starlette.responses import HTMLResponse
+
+from channels.webhooks.page_text import PageText
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;max-width:32rem;margin:3rem auto;padding:0 1rem;color:#222}"
     "button{font-size:1rem;padding:.6rem 1.2rem}label{display:block;margin:.6rem 0}"
 )
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                               "frame-ancestors 'none'; base-uri 'none'",
+}
+"""The URLs carry a signed token: never cached, never sent on as a Referer, never framed (clickjacking)."""
 
 
-def page(title: str, body: str, status_note: str = "") -> str:
+@dataclass(frozen=True, slots=True)
+class Branding:
+    program: str
+    support: str | None
+    lang: str
+    text: PageText
+
+
+def page_response(html: str, status_code: int = 200) -> HTMLResponse:
+    return HTMLResponse(html, status_code=status_code, headers=SECURITY_HEADERS)
+
+
+def _fill(template: str, brand: Branding, channel: str = "") -> str:
+    return escape(template).format(program=escape(brand.program), channel=escape(channel), support=escape(brand.support or ""))
+
+
+def page(brand: Branding, title: str, body: str, status_note: str = "") -> str:
+    footer = f"<p><small>{_fill(brand.text.support, brand)}</small></p>" if brand.support else ""
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+        f'<!doctype html><html lang="{escape(brand.lang)}"><head><meta charset="utf-8"><title>{title}</title>'
         f'<meta name="viewport" content="width=device-width,initial-scale=1"><style>{STYLE}</style></head>'
-        f"<body><h1>{escape(title)}</h1>{status_note}{body}</body></html>"
+        f"<body><h1>{title}</h1>{status_note}{body}{footer}</body></html>"
     )
 
 
-def unsubscribe_form(program: str, channel: str, action_url: str, preferences_url: str) -> str:
-    name = CHANNEL_NAMES.get(channel, channel)
+def unsubscribe_form(brand: Branding, channel: str, action_url: str, preferences_url: str, form_token: str) -> str:
+    words = brand.text
+    name = words.channels.get(channel, channel)
     return page(
-        f"Unsubscribe from {program}",
-        f"<p>Stop receiving marketing {escape(name.lower())} from {escape(program)}?</p>"
-        f'<form method="post" action="{escape(action_url)}"><button type="submit">Unsubscribe</button></form>'
-        f'<p><a href="{escape(preferences_url)}">Choose what you receive instead</a></p>',
+        brand,
+        _fill(words.unsubscribe_title, brand),
+        f"<p>{_fill(words.unsubscribe_question, brand, name)}</p>"
+        f'<form method="post" action="{escape(action_url)}">'
+        f'<input type="hidden" name="csrf" value="{escape(form_token)}">'
+        f"<button type=\"submit\">{escape(words.unsubscribe_button)}</button></form>"
+        f'<p><a href="{escape(preferences_url)}">{escape(words.choose_instead)}</a></p>',
     )
 
 
-def unsubscribed(program: str, channel: str, preferences_url: str) -> str:
-    name = CHANNEL_NAMES.get(channel, channel)
+def unsubscribed(brand: Branding, channel: str, preferences_url: str) -> str:
+    words = brand.text
+    name = words.channels.get(channel, channel)
     return page(
-        "You are unsubscribed",
-        f"<p>You will no longer receive marketing {escape(name.lower())} from {escape(program)}. "
-        "Messages about your account (such as points expiring) may still be sent.</p>"
-        f'<p><a href="{escape(preferences_url)}">Manage all your preferences</a></p>',
+        brand,
+        escape(words.unsubscribed_title),
+        f"<p>{_fill(words.unsubscribed_body, brand, name)}</p>"
+        f'<p><a href="{escape(preferences_url)}">{escape(words.manage_all)}</a></p>',
     )
 
 
-def preferences(program: str, states: dict[str, bool], action_url: str, saved: bool = False) -> str:
+def preferences(brand: Branding, states: dict[str, bool], action_url: str, form_token: str, saved: bool = False) -> str:
+    words = brand.text
     boxes = "".join(
         f'<label><input type="checkbox" name="{ch}" value="on"{" checked" if on else ""}> '
-        f"{escape(CHANNEL_NAMES[ch])}</label>"
+        f"{escape(words.channel_labels[ch])}</label>"
         for ch, on in states.items()
     )
-    note = "<p><strong>Your preferences are saved.</strong></p>" if saved else ""
+    note = f"<p><strong>{escape(words.saved)}</strong></p>" if saved else ""
     return page(
-        f"Your {program} preferences",
-        f"<p>Offers and news we may send you:</p>"
-        f'<form method="post" action="{escape(action_url)}">{boxes}<button type="submit">Save</button></form>',
+        brand,
+        _fill(words.preferences_title, brand),
+        f"<p>{escape(words.preferences_intro)}</p>"
+        f'<form method="post" action="{escape(action_url)}"><input type="hidden" name="csrf" value="{escape(form_token)}">'
+        f'{boxes}<button type="submit">{escape(words.save)}</button></form>',
         note,
     )
 
 
-def refused(reason: str) -> str:
-    return page("This link cannot be used", f"<p>{escape(reason)}. Please use the latest link from one of our messages.</p>")
+def refused(brand: Branding, reason: str) -> str:
+    words = brand.text
+    return page(brand, escape(words.refused_title),
+                f"<p>{escape(words.reasons.get(reason, words.reasons['invalid']))} {escape(words.refused_hint)}</p>")

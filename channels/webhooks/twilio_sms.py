@@ -1,9 +1,16 @@
 """Twilio status callbacks and inbound SMS keywords.
 
-Keywords follow Twilio's Advanced Opt-Out defaults: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT
-opt out (the number is suppressed and marketing SMS consent withdrawn); START, YES, UNSTOP opt
-back in (the STOP suppression lifted, marketing SMS consent given); HELP gets an answer. Twilio
-itself confirms opt-out and opt-in to the sender, so those get an empty TwiML response.
+Keywords follow Twilio's Advanced Opt-Out defaults: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT,
+REVOKE, OPTOUT opt out (the number is suppressed and marketing SMS consent withdrawn for everyone
+whose number it is); START, YES, UNSTOP opt back in; HELP and INFO get an answer. Twilio itself
+confirms opt-out and opt-in to the sender, so those get an empty TwiML response.
+
+A number is matched to members and staff by E.164, however theirs is written ("+1 (201) 555-0188").
+
+Opting back in, on a phone several people share: START lifts the number's STOP suppression and
+restores marketing SMS consent only for those whose consent STOP had taken away, that is whose
+latest SMS marketing event is an opt-out by SMS keyword that followed an opt-in. Someone who never
+opted in, or who opted out another way, is not opted in by whoever holds the phone.
 """
 
 from __future__ import annotations
@@ -11,21 +18,24 @@ from __future__ import annotations
 from datetime import datetime
 from xml.sax.saxutils import escape
 
-from sqlalchemy import delete, select
+import phonenumbers
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from audiences.models import Member, Staff
 from channels.consent import record_consent, suppress
 from channels.contacts import normalise
 from channels.feedback import record_delivery_event
-from channels.models import Channel, Suppression, SuppressionReason
+from channels.models import Channel, ConsentAction, ConsentEvent, Purpose, RecipientKind, Suppression, SuppressionReason
 
-OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"})
+OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 OPT_IN = frozenset({"START", "YES", "UNSTOP"})
 HELP = frozenset({"HELP", "INFO"})
+KEYWORD_SOURCE = "sms_keyword"
 STATUS_EVENTS = {"sent": "sent", "delivered": "delivered", "undelivered": "undelivered", "failed": "failed"}
 # delivery errors that mean the number will never take SMS from us
 PERMANENT_ERRORS = {"21610": "stop", "30005": "invalid_contact", "30006": "invalid_contact"}
+SEPARATORS = " -().\t/"
 
 
 def twiml(message: str | None = None) -> str:
@@ -37,10 +47,55 @@ def keyword(body: str) -> str:
     return body.strip().strip(".!").upper()
 
 
-def _recipients_with_phone(session: Session, phone: str) -> list[tuple[str, int]]:
-    members = session.scalars(select(Member.id).where(Member.phone == phone)).all()
-    staff = session.scalars(select(Staff.id).where(Staff.phone == phone)).all()
-    return [("member", i) for i in members] + [("staff", i) for i in staff]
+def _digits_only(column):  # type: ignore[no-untyped-def]
+    """The column without the separators people write numbers with (the SQL side of the match)."""
+    for char in SEPARATORS:
+        column = func.replace(column, char, "")
+    return column
+
+
+def recipients_with_phone(session: Session, e164: str) -> list[tuple[str, int]]:
+    """Members and staff whose number is `e164`, however it is written: candidates ending in the
+    national number are found in SQL, then each is confirmed by its own E.164 form."""
+    try:
+        national = str(phonenumbers.parse(e164, None).national_number)
+    except phonenumbers.NumberParseException:
+        national = ""
+    found: list[tuple[str, int]] = []
+    for kind, model, has_country in (("member", Member, True), ("staff", Staff, False)):
+        columns = [model.id, model.phone, model.country] if has_country else [model.id, model.phone]
+        if national:
+            where = _digits_only(model.phone).like(f"%{national}")
+        else:
+            where = model.phone == e164
+        for row in session.execute(select(*columns).where(where)):
+            country = row[2] if has_country else None
+            if row[1] and normalise("sms", row[1], country) == e164:
+                found.append((kind, row[0]))
+    return found
+
+
+def _withdrawn_by_stop(session: Session, recipients: list[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Those whose latest SMS marketing events are keyword opt-outs (one STOP or several) right
+    after an opt-in: STOP took their consent, so START gives it back."""
+    keep = []
+    for kind, rid in recipients:
+        history = session.execute(
+            select(ConsentEvent.action, ConsentEvent.source)
+            .where(ConsentEvent.recipient_kind == RecipientKind(kind), ConsentEvent.recipient_id == rid,
+                   ConsentEvent.channel == Channel.sms, ConsentEvent.purpose == Purpose.marketing)
+            .order_by(ConsentEvent.occurred_at.desc(), ConsentEvent.id.desc())
+            .limit(50)
+        ).all()
+        stops = 0
+        for action, source in history:
+            if action is ConsentAction.opt_out and source == KEYWORD_SOURCE:
+                stops += 1
+                continue
+            if stops and action is ConsentAction.opt_in:
+                keep.append((kind, rid))
+            break
+    return keep
 
 
 def handle_inbound(session: Session, params: dict[str, str], now: datetime, help_text: str) -> str:
@@ -49,10 +104,10 @@ def handle_inbound(session: Session, params: dict[str, str], now: datetime, help
     phone = normalise("sms", params.get("From", ""))
     evidence = f"inbound sms {params.get('MessageSid', '?')}: {word}"
     if word in OPT_OUT:
-        suppress(session, channel="sms", address=phone, reason="stop", source="sms_keyword", at=now)
-        for kind, rid in _recipients_with_phone(session, phone):
+        suppress(session, channel="sms", address=phone, reason="stop", source=KEYWORD_SOURCE, at=now)
+        for kind, rid in recipients_with_phone(session, phone):
             record_consent(session, recipient_kind=kind, recipient_id=rid, channel="sms", purpose="marketing",
-                           action="opt_out", source="sms_keyword", occurred_at=now, evidence=evidence)
+                           action="opt_out", source=KEYWORD_SOURCE, occurred_at=now, evidence=evidence)
         return twiml()
     if word in OPT_IN:
         session.execute(
@@ -60,9 +115,9 @@ def handle_inbound(session: Session, params: dict[str, str], now: datetime, help
                 Suppression.channel == Channel.sms, Suppression.address == phone, Suppression.reason == SuppressionReason.stop
             )
         )
-        for kind, rid in _recipients_with_phone(session, phone):
+        for kind, rid in _withdrawn_by_stop(session, recipients_with_phone(session, phone)):
             record_consent(session, recipient_kind=kind, recipient_id=rid, channel="sms", purpose="marketing",
-                           action="opt_in", source="sms_keyword", occurred_at=now, evidence=evidence)
+                           action="opt_in", source=KEYWORD_SOURCE, occurred_at=now, evidence=evidence)
         return twiml()
     if word in HELP:
         return twiml(help_text)

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "flows.cli.templates_cmds",
     "flows.cli.journeys_cmds",
     "flows.cli.channels_cmds",
+    "flows.cli.events_cmds",
     "flows.cli.flows_cmds",
     "flows.cli.bench_cmd",
 )

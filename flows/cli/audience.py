@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
 from typing import Any
 
 import typer
@@ -11,9 +12,11 @@ from rich.table import Table
 from audiences.db import make_engine, session_scope
 from audiences.errors import UnknownRecipient
 from audiences.queries import AUDIENCES, get_audience
+from audiences.errors import InvalidParameter
 from flows.cli.app import console
-from flows.migrate import require_current
 from flows.cli.options import parse_instant, parse_pairs
+from flows.cli.output import FORMAT, Format, plain, print_json, print_table, timestamp
+from flows.migrate import require_current
 
 audience_app = typer.Typer(help="Audiences: who is in them now, and why.", no_args_is_help=True)
 
@@ -22,27 +25,47 @@ PARAM = typer.Option(None, "--param", "-p", help="Audience parameter name=value 
 
 
 @audience_app.command("list")
-def list_audiences() -> None:
+def list_audiences(fmt: Format = FORMAT) -> None:
     """Every audience with its parameters and defaults."""
+    if fmt is Format.json:
+        print_json([{"name": aud.name, "recipient": aud.recipient, "description": aud.description,
+                     "parameters": {f.name: f.default for f in dataclasses.fields(aud.Params)}}
+                    for aud in AUDIENCES.values()])
+        return
     table = Table("name", "recipient", "parameters", "description")
     for aud in AUDIENCES.values():
         params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(aud.Params))
         table.add_row(aud.name, aud.recipient, params, aud.description)
-    console.print(table)
+    print_table(table)
+
+
+def _out_of_range(name: str, pairs: dict[str, str]) -> InvalidParameter:
+    given = ", ".join(f"{k}={v}" for k, v in pairs.items()) or "the defaults"
+    return InvalidParameter(f"audience {name!r}: a parameter is out of range ({given}); use a smaller value")
 
 
 @audience_app.command("count")
-def count(name: str, at: str = AT, param: list[str] = PARAM) -> None:
+def count(name: str, at: str = AT, param: list[str] = PARAM, fmt: Format = FORMAT) -> None:
     """How many recipients are in the audience."""
     aud = get_audience(name)
-    params = aud.parse_params(parse_pairs(param))
+    pairs = parse_pairs(param)
+    params = aud.parse_params(pairs)
     now = parse_instant(at)
     with session_scope(require_current(make_engine())) as session:
-        total = aud.count(session, now, **dataclasses.asdict(params))
-    console.print(f"{name}: {total:,} {aud.recipient}s at {now.isoformat()}")
+        try:
+            total = aud.count(session, now, **dataclasses.asdict(params))
+        except OverflowError:
+            raise _out_of_range(name, pairs) from None
+    if fmt is Format.json:
+        print_json({"audience": name, "recipient": aud.recipient, "at": timestamp(now), "count": total,
+                    "parameters": dataclasses.asdict(params)})
+        return
+    plain(f"{name}: {total:,} {aud.recipient}s at {timestamp(now)}")
 
 
 def _fmt(value: Any) -> str:
+    if isinstance(value, datetime):
+        return timestamp(value)
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
@@ -54,11 +77,14 @@ def show(name: str, member: int = typer.Option(..., "--member", "-m", help="Memb
     params = aud.parse_params(parse_pairs(param))
     now = parse_instant(at)
     with session_scope(require_current(make_engine())) as session:
-        why = aud.explain(session, now, member, **dataclasses.asdict(params))
+        try:
+            why = aud.explain(session, now, member, **dataclasses.asdict(params))
+        except OverflowError:
+            raise _out_of_range(name, parse_pairs(param)) from None
     if not why.exists:
         raise UnknownRecipient(f"audience {name!r}: {why.no_rows_reason}")
     verdict = "[green]IN[/]" if why.included else "[red]OUT[/]"
-    console.print(f"{aud.recipient} {member} is {verdict} of {name} at {now.isoformat()}")
+    console.print(f"{aud.recipient} {member} is {verdict} of {name} at {timestamp(now)}")
     if why.no_rows_reason:
         console.print(f"  {why.no_rows_reason}")
     for row in why.rows:
@@ -66,7 +92,7 @@ def show(name: str, member: int = typer.Option(..., "--member", "-m", help="Memb
                                                             if k not in ("first_name",)))
         for c in row.criteria:
             table.add_row("[green]✓[/]" if c.passed else "[red]✗[/]", c.name, c.describe)
-        console.print(table)
+        print_table(table)
 
 
 def register(app: typer.Typer) -> None:

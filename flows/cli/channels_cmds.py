@@ -6,11 +6,27 @@ import typer
 
 from audiences.db import make_engine, session_scope
 from channels.consent import import_consent_csv
-from channels.settings import channel_settings
-from flows.cli.app import console
+from channels.settings import ChannelSettings, channel_settings
+from flows.cli.app import console, err_console
 from flows.migrate import require_current
 
 consent_app = typer.Typer(help="Consent records: import them, from a CSV file.", no_args_is_help=True)
+
+
+MISSING_SECRET_WARNINGS = (
+    ("unsubscribe_secret", "LOYALFLOW_UNSUBSCRIBE_SECRET",
+     "unsubscribe and preference links cannot work (members get 503); set it to the secret the sends used"),
+    ("sendgrid_webhook_public_key", "LOYALFLOW_SENDGRID_WEBHOOK_PUBLIC_KEY",
+     "SendGrid events (bounces, complaints, unsubscribes) are refused with 403"),
+    ("twilio_auth_token", "LOYALFLOW_TWILIO_AUTH_TOKEN",
+     "Twilio status callbacks and inbound STOP/START/HELP are refused with 403"),
+)
+
+
+def missing_secret_warnings(settings: ChannelSettings) -> list[str]:
+    """One line per secret `serve` needs and does not have: without them it runs, but fails its callers."""
+    return [f"warning: {env} is not set: {consequence}"
+            for name, env, consequence in MISSING_SECRET_WARNINGS if getattr(settings, name) in (None, "")]
 
 
 def serve(
@@ -25,6 +41,8 @@ def serve(
     settings = channel_settings()
     engine = require_current(make_engine())
     app = create_app(engine, settings)
+    for line in missing_secret_warnings(settings):
+        err_console.print(line, highlight=False, markup=False, soft_wrap=True)
     console.print(f"loyalflow serving webhooks on http://{host}:{port} (public URL {settings.public_base_url})")
     uvicorn.run(app, host=host, port=port, log_level="info", access_log=False)  # access logs would hold tokens
 

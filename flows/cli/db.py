@@ -14,7 +14,7 @@ db_app = typer.Typer(help="Database schema: apply or revert migrations.", no_arg
 @db_app.command("upgrade")
 def upgrade(to: str = typer.Option("heads", help="Target revision (default: the latest of every layer).")) -> None:
     """Apply migrations up to the latest schema."""
-    engine = make_engine()
+    engine = make_engine(create=True)
     migrate.upgrade(engine, to)
     console.print(f"database at {safe_url(engine.url)} is at {', '.join(sorted(migrate.current_heads(engine)))}")
 

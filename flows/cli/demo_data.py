@@ -25,7 +25,7 @@ def demo_data(
     when = parse_instant(as_of, "--as-of") if as_of else datetime.now(timezone.utc).replace(
         hour=0, minute=0, second=0, microsecond=0)
     check_request(members, seed, when)
-    engine = make_engine()
+    engine = make_engine(create=True)
     migrate.upgrade(engine)
     with Progress(TextColumn("members"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   TimeRemainingColumn(), console=console, transient=True) as bar:

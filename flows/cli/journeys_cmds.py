@@ -14,6 +14,7 @@ from rich.table import Table
 from audiences.db import make_engine
 from flows.cli.app import console, err_console
 from flows.cli.options import parse_instant
+from flows.cli.output import FORMAT as LIST_FORMAT, Format as ListFormat, print_json, print_table
 from flows.migrate import require_current
 
 SKIP_COLUMNS_MAX = 6
@@ -25,26 +26,40 @@ class Format(str, Enum):
     csv = "csv"
 
 
-def list_journeys() -> None:
+def list_journeys(fmt: ListFormat = LIST_FORMAT) -> None:
     """Every journey with its audience, schedule and steps."""
     from journeys.program import compile_steps, sends
     from journeys.registry import journeys
 
-    table = Table("name", "v", "purpose", "audience", "schedule (UTC)", "holdout", "rollout", "sends")
+    rows = []
     for j in journeys().values():
-        steps = ", ".join("/".join(m.channel for m in s.messages) for s in sends(compile_steps(j.steps)))
-        table.add_row(j.name, str(j.version), j.purpose, j.audience, j.schedule, f"{j.holdout_percent:g}%",
-                      f"{j.rollout_percent:g}%", steps)
-    console.print(table)
+        rows.append({"name": j.name, "version": j.version, "purpose": j.purpose, "audience": j.audience,
+                     "schedule": j.schedule, "trigger": j.trigger.type if j.trigger else None, "priority": j.priority, "holdout_percent": j.holdout_percent,
+                     "rollout_percent": j.rollout_percent,
+                     "sends": [[m.channel for m in s.messages] for s in sends(compile_steps(j.steps))]})
+    if fmt is ListFormat.json:
+        print_json(rows)
+        return
+    table = Table("name", "v", "purpose", "audience", "schedule (UTC)", "holdout", "rollout", "sends")
+    for r in rows:
+        table.add_row(r["name"], str(r["version"]), r["purpose"], r["audience"] or f"event {r['trigger']}", r["schedule"],
+                      f"{r['holdout_percent']:g}%", f"{r['rollout_percent']:g}%",
+                      ", ".join("/".join(chain) for chain in r["sends"]))
+    print_table(table)
 
 
-def check() -> None:
+def check(fmt: ListFormat = LIST_FORMAT) -> None:
     """Load every journey and render every template in every locale; report every problem with file:line."""
     from journeys.check import check_journeys
     from templates import TemplateLibrary, check_templates
 
     library = TemplateLibrary.load(eager=False)
     problems = check_templates(library) + check_journeys(library=library)
+    if fmt is ListFormat.json:
+        print_json({"ok": not problems, "problems": [str(p) for p in problems]})
+        if problems:
+            raise SystemExit(1)
+        return
     for problem in problems:
         err_console.print(f"[red]✗[/] {problem}", highlight=False, markup=True)
     if problems:
@@ -58,6 +73,8 @@ def simulate(
     start: str = typer.Option(..., "--start", help="First simulated day (ISO date, UTC)."),
     days: int = typer.Option(30, "--days", min=1, max=3650, help="How many days to simulate."),
     fmt: Format = typer.Option(Format.table, "--format", help="table, json or csv."),
+    events: str = typer.Option(None, "--events", help="JSON Lines of events fed at their occurred_at "
+                                                      "(for an event-triggered journey)."),
 ) -> None:
     """Time travel: tick the journey on a simulated clock over the current data; nothing is sent or kept."""
     from journeys.registry import get_journey
@@ -67,13 +84,24 @@ def simulate(
     definition = get_journey(journey)
     first = parse_instant(start, "--start")
     engine = require_current(make_engine())
-    ticks = len(tick_times(definition.schedule, first, days))
-    with Progress(TextColumn("simulating {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} ticks"),
-                  TimeRemainingColumn(), console=err_console, transient=True, disable=fmt is not Format.table) as bar:
-        task = bar.add_task(journey, total=ticks)
-        result = run(engine, definition, first, days,
-                     lambda adapter: default_services(adapters={"email": adapter, "sms": adapter, "push": adapter}),
-                     on_tick=lambda _: bar.advance(task))
+    if events is not None or definition.schedule is None:  # entered by events: fed from the file
+        from audiences.errors import InvalidParameter
+        from journeys.event_simulation import simulate_events
+
+        if events is None:
+            raise InvalidParameter(f"journey {journey!r} is entered by events: give --events FILE.jsonl")
+        result = simulate_events(engine, definition, events, first, days,
+                                 lambda adapter: default_services(adapters={"email": adapter, "sms": adapter,
+                                                                            "push": adapter}))
+    else:
+        ticks = len(tick_times(definition.schedule, first, days))
+        with Progress(TextColumn("simulating {task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total} ticks"), TimeRemainingColumn(), console=err_console,
+                      transient=True, disable=fmt is not Format.table) as bar:
+            task = bar.add_task(journey, total=ticks)
+            result = run(engine, definition, first, days,
+                         lambda adapter: default_services(adapters={"email": adapter, "sms": adapter, "push": adapter}),
+                         on_tick=lambda _: bar.advance(task))
     rows = [d.row() for d in result]
     if fmt is Format.json:
         typer.echo(json.dumps({"journey": journey, "start": first.date().isoformat(), "days": rows}, indent=2))
@@ -99,7 +127,7 @@ def simulate(
         table.add_row(*(str(v) for v in values))
     totals = [sum(values[i] for values in flat) for i in range(1, len(header))]
     table.add_row("total", *(str(t) for t in totals), style="bold")
-    console.print(table)
+    print_table(table)
 
 
 def register(app: typer.Typer) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Optional
 
@@ -10,7 +11,22 @@ import typer
 
 from audiences.errors import LoyalflowError
 from flows.cli.app import console
+from flows.cli.output import FORMAT, Format, print_json
 from templates.rendered import RenderedEmail, RenderedSms
+
+
+# C0 controls but tab and newline, DEL and C1 controls: ESC sequences from member data could
+# rewrite the terminal (colours, titles, hidden text, OSC 52 clipboard writes)
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe_for_terminal(text: str) -> str:
+    r"""`text` with every control character shown as a visible escape (`\x1b`), never interpreted."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def show(text: str, **style: str) -> None:
+    console.print(safe_for_terminal(text), markup=False, highlight=False, soft_wrap=True, **style)
 
 
 class MemberNotFound(LoyalflowError):
@@ -51,20 +67,19 @@ def preview(
     context.update({k: v for k, v in overrides.items() if k != "locale"})
     source = lib.resolve(journey, step, chosen)
     rendered = lib.render(journey, step, chosen, context)
-    console.print(f"{journey}/{step} · {lib.channel_of(journey, step)} · {chosen} (file {source.name})",
-                  markup=False, highlight=False, soft_wrap=True, style="bold")
+    show(f"{journey}/{step} · {lib.channel_of(journey, step)} · {chosen} (file {source.name})", style="bold")
     if isinstance(rendered, RenderedEmail):
-        console.print(f"Subject:   {rendered.subject}\nPreheader: {rendered.preheader}\n", markup=False, highlight=False, soft_wrap=True)
-        console.print(rendered.text, markup=False, highlight=False, soft_wrap=True)
+        show(f"Subject:   {rendered.subject}\nPreheader: {rendered.preheader}\n")
+        show(rendered.text)
         if html is not None:
             html.write_text(rendered.html, encoding="utf-8")
-            console.print(f"HTML written to {html}", markup=False, highlight=False, soft_wrap=True)
+            show(f"HTML written to {html}")
     elif isinstance(rendered, RenderedSms):
-        console.print(rendered.text, markup=False, highlight=False, soft_wrap=True)
-        console.print(f"\n{rendered.encoding}, {rendered.segments} segment(s)", markup=False, highlight=False, soft_wrap=True)
+        show(rendered.text)
+        show(f"\n{rendered.encoding}, {rendered.segments} segment(s)")
     else:
         payload = {"title": rendered.title, "body": rendered.body, "deep_link": rendered.deep_link, "data": rendered.data}
-        console.print(json.dumps(payload, ensure_ascii=False, indent=2), markup=False, highlight=False, soft_wrap=True)
+        show(json.dumps(payload, ensure_ascii=False, indent=2))
 
 
 def gallery(out_dir: Path = typer.Argument(..., help="Folder to write the gallery into (index.html).")) -> None:
@@ -77,12 +92,20 @@ def gallery(out_dir: Path = typer.Argument(..., help="Folder to write the galler
 
 def check_templates_cmd(
     root: Optional[Path] = typer.Option(None, "--root", help="Template folder (default: templates/library)."),
+    fmt: Format = FORMAT,
 ) -> None:
     """Render every template in every locale with sample data; list each problem with file:line."""
     from templates.checks import check_templates
     from templates.library import TemplateLibrary
 
     problems = check_templates(root)
+    if fmt is Format.json:
+        lib = TemplateLibrary.load(root, eager=False)
+        print_json({"ok": not problems, "problems": [str(p) for p in problems],
+                    "templates": sorted("/".join(t) if isinstance(t, tuple) else str(t) for t in lib.templates())})
+        if problems:
+            raise typer.Exit(1)
+        return
     for problem in problems:
         console.print(str(problem), markup=False, highlight=False, soft_wrap=True)
     if problems:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import multiprocessing
 from concurrent.futures import ThreadPoolExecutor
@@ -80,3 +81,27 @@ def test_concurrent_writers_never_interleave_lines(settings: ChannelSettings) ->
         p.join(30)
     lines = (Path(settings.outbox_dir) / "sms.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["ledger_id"] for line in lines) == list(range(600))
+
+
+def test_one_bad_message_fails_alone_with_its_reason_and_the_date_is_the_engine_s(settings: ChannelSettings) -> None:
+    sent_at = datetime(2027, 3, 1, 9, 30, tzinfo=timezone.utc)  # a simulated instant, not the wall clock
+    bad_subject = dataclasses.replace(email(2).content, subject="Hi Ana\x1e\x00\r\nBcc: x@evil.example")
+    batch = [
+        dataclasses.replace(email(1), created_at=sent_at),
+        dataclasses.replace(email(2), content=bad_subject),
+        email(3, to="ana maria@example.com"),
+        dataclasses.replace(email(4), content=sms(4).content),
+        email(5, to="zoë@例え.jp"),
+    ]
+    results = OutboxAdapter(settings).send(batch)
+    assert [(r.ledger_id, r.status.value, r.error_code) for r in results] == [
+        (1, "accepted", None), (2, "accepted", None), (3, "permanent", "invalid_contact"),
+        (4, "permanent", "wrong_content"), (5, "accepted", None)]
+    folder = Path(settings.outbox_dir) / "email"
+    first = message_from_bytes((folder / "000000000001.eml").read_bytes(), policy=policy.default)
+    assert first["Date"] == "Mon, 01 Mar 2027 09:30:00 +0000"
+    second = message_from_bytes((folder / "000000000002.eml").read_bytes(), policy=policy.default)
+    assert second["Subject"] == "Hi Ana Bcc: x@evil.example" and second["Bcc"] is None
+    fifth = message_from_bytes((folder / "000000000005.eml").read_bytes(), policy=policy.SMTPUTF8)
+    assert fifth["To"] == "zoë@xn--r8jz45g.jp"
+    assert sorted(p.name for p in folder.iterdir()) == ["000000000001.eml", "000000000002.eml", "000000000005.eml"]

@@ -3,16 +3,14 @@ tampered and replayed requests get 403 and change nothing."""
 
 from __future__ import annotations
 
-import base64
 import json
+import re
 import warnings
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from freezegun import freeze_time
 from pydantic import SecretStr
 from sqlalchemy import Engine, func, select
@@ -20,45 +18,25 @@ from twilio.request_validator import RequestValidator
 
 from audiences.db import session_scope
 from audiences.models import Member
-from channels.consent import current_consent, suppress, suppressed_addresses
+from channels.consent import current_consent, record_consent, suppress, suppressed_addresses
 from channels.models import ConsentEvent, DeliveryEvent, Suppression
 from channels.policy import ConsentState
 from channels.settings import ChannelSettings
 from channels.unsubscribe import make_token, preferences_url, signed_links, unsubscribe_url
 from channels.webhooks import create_app
 from tests.channels.conftest import T0, add_members
+from tests.support.webhook_signing import AUTH_TOKEN, PUBLIC_KEY, ec_key, sendgrid_headers
+from tests.support.webhook_signing import twilio_post as signed_twilio_post
 
 with warnings.catch_warnings():  # Starlette now suggests httpx2 for its test client; httpx is what we ship
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
-AUTH_TOKEN = "twilio-test-token"
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 
-def ec_key() -> tuple[ec.EllipticCurvePrivateKey, str]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return key, base64.b64encode(der).decode()
-
-
-SIGNING_KEY, PUBLIC_KEY = ec_key()
-
-
-def sendgrid_headers(body: bytes, at: datetime, key: ec.EllipticCurvePrivateKey = SIGNING_KEY) -> dict[str, str]:
-    timestamp = str(int(at.timestamp()))
-    signature = key.sign(timestamp.encode() + body, ec.ECDSA(hashes.SHA256()))
-    return {
-        "X-Twilio-Email-Event-Webhook-Signature": base64.b64encode(signature).decode(),
-        "X-Twilio-Email-Event-Webhook-Timestamp": timestamp,
-        "Content-Type": "application/json",
-    }
-
-
 def twilio_post(client: TestClient, settings: ChannelSettings, path: str, params: dict[str, str], token: str = AUTH_TOKEN) -> Any:
-    url = f"{settings.public_base_url}{path}"
-    signature = RequestValidator(token).compute_signature(url, params)
-    return client.post(path, data=params, headers={"X-Twilio-Signature": signature})
+    return signed_twilio_post(client, settings.public_base_url, path, params, token)
 
 
 def counts(engine: Engine) -> tuple[int, int, int]:
@@ -121,7 +99,7 @@ def events_body() -> bytes:
 def test_sendgrid_events_update_ledger_feedback_and_suppression(client: TestClient, sqlite_engine: Engine) -> None:
     body = events_body()
     response = client.post("/webhooks/sendgrid/events", content=body, headers=sendgrid_headers(body, NOW))
-    assert response.status_code == 200 and response.json() == {"received": 9, "new": 8}
+    assert response.status_code == 200 and response.json() == {"received": 9, "new": 8, "skipped": 0}
     with session_scope(sqlite_engine) as s:
         events = s.execute(select(DeliveryEvent.event, DeliveryEvent.ledger_id, DeliveryEvent.provider_message_id).order_by(DeliveryEvent.id)).all()
         assert [(e.value, lid, mid) for e, lid, mid in events] == [
@@ -167,6 +145,9 @@ def test_sendgrid_forged_tampered_replayed_and_stale_requests_are_refused(client
 
 
 def test_twilio_inbound_keywords(client: TestClient, sqlite_engine: Engine, hook_settings: ChannelSettings) -> None:
+    with session_scope(sqlite_engine) as s:  # START gives back only what STOP took (tests/security)
+        record_consent(s, recipient_kind="member", recipient_id=2, channel="sms", purpose="marketing", action="opt_in",
+                       source="signup_form", occurred_at=T0 - timedelta(days=1))
     stop = twilio_post(client, hook_settings, "/webhooks/twilio/inbound", {"From": "+12015550102", "To": "+12015550100", "Body": " stop ", "MessageSid": "SM1"})
     assert stop.status_code == 200 and stop.text.endswith("<Response></Response>")
     with session_scope(sqlite_engine) as s:
@@ -225,6 +206,12 @@ def test_twilio_forged_tampered_and_replayed_requests_are_refused(client: TestCl
 # --- unsubscribe and preferences ----------------------------------------------------------------
 
 
+def form_token(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the page's form has no form token"
+    return found.group(1)
+
+
 def path_of(url: str) -> str:
     return url.removeprefix("https://loyalflow.test")
 
@@ -240,7 +227,8 @@ def test_unsubscribe_get_shows_a_page_and_one_click_post_opts_out(client: TestCl
         assert current_consent(s, "member", [1], "email", "marketing") == {1: ConsentState.opted_out}
         assert current_consent(s, "member", [1], "sms", "marketing") == {1: ConsentState.unknown}
         assert s.scalar(select(ConsentEvent.source)) == "one_click"
-    form = client.post(path_of(unsubscribe_url(hook_settings, 2, "sms")))
+    sms_link = path_of(unsubscribe_url(hook_settings, 2, "sms"))
+    form = client.post(sms_link, data={"csrf": form_token(client.get(sms_link).text)})  # the page's own button
     assert "You are unsubscribed" in form.text
 
 
@@ -271,12 +259,13 @@ def test_preference_page_shows_and_changes_marketing_consent_per_channel(client:
     link = path_of(preferences_url(hook_settings, 3))
     page = client.get(link)
     assert page.status_code == 200 and page.text.count('type="checkbox"') == 3 and "checked" not in page.text
-    saved = client.post(link, data={"email": "on", "push": "on"})
+    csrf = form_token(page.text)
+    saved = client.post(link, data={"email": "on", "push": "on", "csrf": csrf})
     assert "saved" in saved.text and saved.text.count("checked") == 2
     with session_scope(sqlite_engine) as s:
         assert {ch: current_consent(s, "member", [3], ch, "marketing")[3] for ch in ("email", "sms", "push")} == {
             "email": ConsentState.opted_in, "sms": ConsentState.unknown, "push": ConsentState.opted_in}
-    client.post(link, data={"push": "on"})
+    client.post(link, data={"push": "on", "csrf": csrf})
     with session_scope(sqlite_engine) as s:
         assert current_consent(s, "member", [3], "email", "marketing")[3] is ConsentState.opted_out
         assert s.scalar(select(func.count()).select_from(ConsentEvent)) == 3  # only changes are recorded

@@ -16,7 +16,8 @@ def prefect_api() -> Iterator[None]:
     from flows.runtime import quiet_prefect
 
     quiet_prefect()
-    with prefect_test_harness(server_startup_timeout=120):
+    # a loaded CI box can take minutes to start the temporary API
+    with prefect_test_harness(server_startup_timeout=600):
         yield
 
 

@@ -88,7 +88,7 @@ def test_tick_all_runs_every_journey(sqlite_engine: Engine, flow_env: Path) -> N
 
     members(sqlite_engine, 3)
     result = tick_all(NOW.isoformat())
-    assert set(result) == {"points_expiring", "staff_bulletin", "tier_up", "welcome", "win_back"}
+    assert set(result) == {"first_purchase", "points_expiring", "staff_bulletin", "tier_up", "welcome", "win_back"}
     assert result["welcome"]["sent"] == {"email": 3}
 
 
@@ -100,3 +100,67 @@ def test_simulation_flow_is_a_task_per_day(sqlite_engine: Engine, flow_env: Path
     assert [d["date"] for d in days] == ["2026-11-23", "2026-11-24", "2026-11-25"]
     assert days[0]["journeys"]["welcome"]["sent"]["email"] == 20
     assert sent(sqlite_engine) == len(emails(flow_env))
+
+
+def run_name(run_id) -> str:  # type: ignore[no-untyped-def]
+    from prefect.client.orchestration import get_client
+
+    async def read() -> str:
+        async with get_client() as client:
+            return (await client.read_flow_run(run_id)).name
+
+    return asyncio.run(read())
+
+
+def test_journey_tick_runs_are_named_for_the_journey_and_instant(sqlite_engine: Engine, flow_env: Path) -> None:
+    from flows.journey_flows import journey_tick
+
+    members(sqlite_engine, 2)
+    state = journey_tick("welcome", NOW.isoformat(), return_state=True)
+    assert run_name(state.state_details.flow_run_id) == "welcome 2026-11-23T15:00Z"
+
+
+def test_the_pass_flow_fans_large_journeys_out_and_runs_the_rest_inline(sqlite_engine: Engine, flow_env: Path) -> None:
+    """The production pass: welcome (350 due) becomes 4 advance-chunk tasks, tier_up runs inline, and the
+    clock of each journey makes a repeated run a no-op."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.pass_flows import loyalflow_pass
+
+    members(sqlite_engine, 350)
+    state = loyalflow_pass(NOW.isoformat(), chunk_size=100, return_state=True)
+    result = state.result()
+    assert result["totals"]["sent"] == 350 and result["journeys"]["welcome"]["sent"] == {"email": 350}
+    run_id = state.state_details.flow_run_id
+    assert run_name(run_id) == "pass 2026-11-23T15:00Z"
+
+    async def task_names() -> list[str]:
+        async with get_client() as client:
+            runs = await client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[run_id])))
+            return sorted(r.name for r in runs)
+
+    names = asyncio.run(task_names())
+    assert len(names) == 4 and all(n.startswith("advance welcome [") for n in names), names
+    again = loyalflow_pass(NOW.isoformat(), chunk_size=100)
+    assert again["totals"]["enrolled"] == 0 and again["totals"]["sent"] == 0
+    assert len(emails(flow_env)) == 350 == sent(sqlite_engine)
+
+
+def test_an_empty_pass_records_no_task_runs(sqlite_engine: Engine, flow_env: Path) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    from flows.pass_flows import loyalflow_pass
+
+    loyalflow_pass(NOW.isoformat())  # the first pass sets every journey's clock
+    state = loyalflow_pass((NOW + timedelta(seconds=30)).isoformat(), return_state=True)
+    assert state.result()["totals"] == {"enrolled": 0, "advanced": 0, "sent": 0, "skipped": 0, "failed": 0,
+                                        "exited": 0}
+
+    async def count() -> int:
+        async with get_client() as client:
+            return len(await client.read_task_runs(flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[state.state_details.flow_run_id]))))
+
+    assert asyncio.run(count()) == 0

@@ -2,7 +2,7 @@
 sending email through the real SendGrid adapter to a fake SendGrid on 127.0.0.1.
 
 Run: python -m tests.reliability.crash_worker --db sqlite:///x.db --now 2026-11-23T15:00:00+00:00 \
-        --sendgrid http://127.0.0.1:PORT --ready PATH [--chunk 100]
+        --sendgrid http://127.0.0.1:PORT --ready PATH [--chunk 100] [--timeout 2.0] [--concurrency 8]
 It writes `--ready` once everything is loaded, so the parent kills it while it works, not while
 it imports. Exit 0: nothing was due any more.
 """
@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy.orm import sessionmaker
 
 from audiences.db import make_engine
+from channels.adapters.breaker import CircuitBreaker
 from channels.adapters.sendgrid import SendGridAdapter
 from channels.ratelimit import TokenBucket
 from channels.settings import ChannelSettings
@@ -39,8 +40,9 @@ def sendgrid_settings(base_url: str, **overrides: object) -> ChannelSettings:
 
 
 def sendgrid_adapter(settings: ChannelSettings) -> SendGridAdapter:
-    # a private, generous bucket: the shared one is per process and rate-limits the test itself
-    return SendGridAdapter(settings, bucket=TokenBucket(100_000.0, 1_000.0))
+    # a private, generous bucket: the shared one is per process and rate-limits the test itself;
+    # a short cool-down, so a run that trips the circuit waits seconds, not minutes
+    return SendGridAdapter(settings, bucket=TokenBucket(100_000.0, 1_000.0), breaker=CircuitBreaker(cooldown=1.0))
 
 
 def main() -> None:
@@ -50,9 +52,12 @@ def main() -> None:
     parser.add_argument("--sendgrid", required=True)
     parser.add_argument("--ready", required=True)
     parser.add_argument("--chunk", type=int, default=100)
+    parser.add_argument("--timeout", type=float, default=2.0)
+    parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
     engine = make_engine(args.db)
-    services = default_services(adapters={"email": sendgrid_adapter(sendgrid_settings(args.sendgrid))})
+    settings = sendgrid_settings(args.sendgrid, request_timeout_seconds=args.timeout, concurrency=args.concurrency)
+    services = default_services(adapters={"email": sendgrid_adapter(settings)})
     journey = get_journey("welcome")
     Path(args.ready).write_text("ready", encoding="utf-8")
     tick(sessionmaker(engine, expire_on_commit=False), journey, datetime.fromisoformat(args.now), services,

@@ -69,7 +69,7 @@ def test_gallery_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 
 def test_check_templates_command(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(["check-templates"], capsys)
-    assert code == 0 and "13 templates OK in every locale" in out
+    assert code == 0 and "16 templates OK in every locale" in out
 
 
 def test_check_templates_command_lists_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -22,6 +22,8 @@ CONTRACT_TEMPLATES = {
     ("tier_up", "email_congrats"): "email", ("tier_up", "push_congrats"): "push", ("tier_up", "email_benefits"): "email",
     ("win_back", "email_offer"): "email", ("win_back", "sms_offer"): "sms",
     ("staff_bulletin", "email_weekly"): "email",
+    ("first_purchase", "email_thanks"): "email", ("first_purchase", "push_points_reminder"): "push",
+    ("first_purchase", "sms_points_reminder"): "sms",
 }
 LOCALES = ("en", "fr", "fr-CA", "de", "es")
 
@@ -166,7 +168,7 @@ def test_missing_variable_in_subject_and_push(library: TemplateLibrary) -> None:
 
 
 def test_unknown_template_is_a_clear_error(library: TemplateLibrary) -> None:
-    with pytest.raises(TemplateNotFound, match=r"no template welcome/nope \(known: points_expiring/email_30d"):
+    with pytest.raises(TemplateNotFound, match=r"no template welcome/nope \(known: first_purchase/email_thanks"):
         library.render("welcome", "nope", "en", {})
 
 

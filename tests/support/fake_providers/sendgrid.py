@@ -2,12 +2,16 @@
 
 202 with X-Message-Id on success; 400 with an `errors` list for a malformed body; 401 for a wrong
 API key; faults on demand: 429 with X-RateLimit-Limit/Remaining/Reset (a Unix time), 5xx, slow
-answers. Run alone for benchmarks: `python -m tests.support.fake_providers sendgrid --port N`.
+answers, and slow answers to requests it accepted (`slow_answer`). Every accepted message also
+yields the Event Webhook event SendGrid would post ("delivered", with our custom_args at top level,
+as SendGrid documents), collected in `events` for a test to hand to the webhook code. Run alone for benchmarks: `python -m tests.support.fake_providers sendgrid --port N`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 import uuid
 from typing import Any
@@ -17,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.fake_providers.server import Fault, FakeProvider
+from tests.support.fake_providers.server import SLOW, Fault, FakeProvider
 
 
 def rate_limited(reset_in: int = 1) -> Fault:
@@ -50,12 +54,28 @@ class FakeSendGrid(FakeProvider):
     def __init__(self, api_key: str = "SG.test-key", latency: float = 0.0) -> None:
         super().__init__(latency)
         self.api_key = api_key
+        self.events: list[dict[str, Any]] = []
+        self._events_lock = threading.Lock()
         self.app = Starlette(
             routes=[
                 Route("/v3/mail/send", self.mail_send, methods=["POST"]),
                 Route("/_stats", self.stats, methods=["GET"]),
             ]
         )
+
+    def drain_events(self) -> list[dict[str, Any]]:
+        """The events posted since the last drain (SendGrid batches them the same way)."""
+        with self._events_lock:
+            out, self.events = self.events, []
+        return out
+
+    def _event(self, body: dict[str, Any], message_id: str) -> None:
+        to = body["personalizations"][0]["to"][0]["email"]
+        event = {"email": to, "timestamp": int(time.time()), "event": "delivered",
+                 "sg_event_id": uuid.uuid4().hex, "sg_message_id": f"{message_id}.filter0001.1.0",
+                 **(body.get("custom_args") or {})}
+        with self._events_lock:
+            self.events.append(event)
 
     async def stats(self, request: Request) -> Response:
         """What a benchmark in another process needs: counts, duplicates and the accept times."""
@@ -87,6 +107,9 @@ class FakeSendGrid(FakeProvider):
             self.record(request.url.path, headers, body, 401)
             return JSONResponse({"errors": [{"field": None, "message": "The provided authorization grant is invalid, expired, or revoked"}]}, 401)
         fault = self.next_fault(to)
+        late = 0.0
+        if fault is not None and fault.status == SLOW:
+            fault, late = None, fault.delay
         await self.pause(fault)
         if fault is not None:
             extra = dict(fault.headers)
@@ -100,5 +123,9 @@ class FakeSendGrid(FakeProvider):
         if errors:
             self.record(request.url.path, headers, body, 400)
             return JSONResponse({"errors": errors}, 400)
+        message_id = uuid.uuid4().hex[:22]
         self.record(request.url.path, headers, body, 202)
-        return Response(status_code=202, headers={"X-Message-Id": uuid.uuid4().hex[:22]})
+        self._event(body, message_id)
+        if late:
+            await asyncio.sleep(late)
+        return Response(status_code=202, headers={"X-Message-Id": message_id})

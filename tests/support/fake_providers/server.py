@@ -27,6 +27,15 @@ class Fault:
     """Seconds to wait before answering (a value above the client's timeout is a timeout)."""
 
 
+SLOW = 0
+"""A Fault with this status handles the request normally (accepting it at once when it is valid)
+and only answers after `delay`: the provider took the message, the client stopped waiting."""
+
+
+def slow_answer(delay: float) -> Fault:
+    return Fault(SLOW, delay=delay)
+
+
 @dataclass
 class Received:
     path: str
@@ -48,6 +57,8 @@ class FakeProvider:
         self.faults: deque[Fault] = deque()
         self.per_recipient: dict[str, Fault] = {}
         self.received: list[Received] = []
+        self.accepted_count = 0
+        """How many requests it accepted so far (cheap to poll, unlike `accepted`)."""
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -59,6 +70,7 @@ class FakeProvider:
             self.faults.clear()
             self.per_recipient.clear()
             self.received.clear()
+            self.accepted_count = 0
 
     # --- fault injection and record ---
     def script(self, *faults: Fault) -> None:
@@ -74,6 +86,7 @@ class FakeProvider:
     def record(self, path: str, headers: dict[str, str], body: Any, status: int) -> None:
         with self._lock:
             self.received.append(Received(path, headers, body, status, time.monotonic(), 200 <= status < 300))
+            self.accepted_count += 200 <= status < 300
 
     @property
     def accepted(self) -> list[Received]:

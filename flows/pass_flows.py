@@ -1,0 +1,127 @@
+"""The production pass as a Prefect flow: the same pass the embedded scheduler runs, fanned out when large.
+
+One deployment, `loyalflow-pass/every-minute`, runs it every minute (1,440 flow runs a day, one at a
+time: a run that finds the previous one still going is cancelled, not queued). A run:
+
+1. enrolls the journeys whose cron fired since they last enrolled (the database keeps each
+   journey's last fire, so a late or skipped run catches up and a repeated one does nothing);
+2. takes the other ways in, e.g. event-triggered entry (`passes.ENTRY_HOOKS`);
+3. advances what is due, journey by journey in priority order (the cross-journey frequency cap
+   goes to the higher priority): a journey with more than `chunk_size` due enrollments is split
+   into id ranges (`engine.chunk_bounds`), one `advance-chunk` task each, which the task runner
+   spreads over threads (and, with a distributed task runner, over machines); smaller ones run
+   inline, so a quiet minute records no task runs.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from prefect import flow, task
+from prefect.runtime import flow_run as current_run
+
+from flows import runtime
+from journeys.stats import TickStats
+
+DEFAULT_CHUNK = 20_000
+
+
+def _instant(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(timezone.utc)
+    parsed = datetime.fromisoformat(value)
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+def run_name() -> str:
+    """`pass 2026-11-23T15:00Z`: the instant the run stands for (its parameter, else its scheduled start)."""
+    now = (current_run.parameters or {}).get("now")
+    instant = _instant(now) if now else (current_run.scheduled_start_time or datetime.now(timezone.utc))
+    return f"pass {instant.astimezone(timezone.utc):%Y-%m-%dT%H:%MZ}"
+
+
+@task(name="advance-chunk", retries=2, retry_delay_seconds=2,
+      task_run_name="advance {journey} [{lo}, {hi})")
+def advance_chunk(journey: str, now: str, lo: int, hi: int, worker: str) -> dict[str, Any]:
+    """Advance due enrollments of one journey with ids in [lo, hi); a retry reuses `worker` (its own leases)."""
+    from journeys.engine import advance
+    from journeys.registry import get_journey
+
+    return advance(runtime.session_factory(), get_journey(journey), _instant(now), runtime.services(),
+                   id_range=(lo, hi), worker=worker).as_dict()
+
+
+def _stats(d: dict[str, Any]) -> TickStats:
+    s = TickStats(**{k: d[k] for k in ("enrolled", "held_out", "advanced", "completed", "deferred")})
+    for name in ("sent", "skipped", "failed", "exited"):
+        getattr(s, name).update(d[name])
+    return s
+
+
+def fan_out(journey: str, now: datetime, chunk_size: int) -> TickStats:
+    """One task per id range of about `chunk_size` due enrollments, all in parallel."""
+    from journeys.engine import chunk_bounds
+
+    with runtime.session_factory()() as session:
+        bounds = chunk_bounds(session, journey, now, chunk_size)
+    run_id = uuid.uuid4().hex[:8]
+    iso = now.isoformat()
+    futures = [advance_chunk.submit(journey, iso, lo, hi, f"{run_id}-{lo}") for lo, hi in bounds]
+    stats = TickStats()
+    for future in futures:
+        stats.merge(_stats(future.result()))
+    return stats
+
+
+def pass_body(now: datetime, chunk_size: int) -> dict[str, TickStats]:
+    """`journeys.passes.run_pass`, step for step, with large journeys fanned out as tasks.
+
+    Entry (crons that fired, then ENTRY_HOOKS such as events), then progress in priority order:
+    a journey with more than `chunk_size` due enrollments becomes one task per id range, the
+    others run inline. Nothing fired and nothing due: one query for the clocks, one for what is due.
+    """
+    from journeys import passes
+    from journeys.registry import journeys
+
+    factory, services, defs = runtime.session_factory(), runtime.services(), journeys()
+    result = passes.PassResult()
+    result.add(passes.enroll_due(factory, defs, now))
+    for hook in passes.ENTRY_HOOKS:
+        result.add(hook(factory, defs, now))
+    with factory() as session:
+        due = passes.due_journeys(session, now)
+    for journey in passes.by_priority(defs):
+        if not due.get(journey.name):
+            continue
+        if due[journey.name] > chunk_size:
+            result.add({journey.name: fan_out(journey.name, now, chunk_size)})
+        else:
+            result.add(passes.advance_due(factory, {journey.name: journey}, now, services, chunk_size=chunk_size))
+    return result.journeys
+
+
+def totals(per_journey: dict[str, TickStats]) -> dict[str, int]:
+    total = TickStats()
+    for stats in per_journey.values():
+        total.merge(stats)
+    return {"enrolled": total.enrolled, "advanced": total.advanced, "sent": total.messages,
+            "skipped": sum(total.skipped.values()), "failed": sum(total.failed.values()),
+            "exited": sum(total.exited.values())}
+
+
+@flow(name="loyalflow-pass", flow_run_name=run_name, log_prints=False)
+def loyalflow_pass(now: str | None = None, chunk_size: int = DEFAULT_CHUNK) -> dict[str, Any]:
+    """Enroll the journeys whose cron fired and advance everything due, across journeys by priority."""
+    instant = _instant(now)
+    scheduled = current_run.scheduled_start_time
+    if now is None and scheduled is not None and scheduled > instant:  # runners may start a run a moment early
+        instant = scheduled.astimezone(timezone.utc)
+    per_journey = pass_body(instant, chunk_size)
+    counts = totals(per_journey)
+    # one line per run, counts only (printed: a worker or serve-flows shows each run's output)
+    print(f"loyalflow pass at {instant:%Y-%m-%dT%H:%M:%SZ}: "
+          + (", ".join(f"{k} {v}" for k, v in counts.items() if v) or "nothing due"), flush=True)
+    return {"now": instant.isoformat(), "totals": counts,
+            "journeys": {n: s.as_dict() for n, s in sorted(per_journey.items())}}

@@ -1,0 +1,148 @@
+"""The send ledger's operations: reserve, hand over, finish, and what a provider's answer does to a row.
+
+The rules that make a send exactly-once live here (see journeys/delivery.py for the whole story):
+a row per (enrollment, step) is reserved first (unique key); only the UPDATE that moves a row from
+reserved/deferred to `sending` lets it leave, and it is committed before any adapter is called.
+`transition_for` is the one place a DeliveryResult becomes a ledger status.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from channels.adapters.base import DeliveryResult, DeliveryStatus
+from journeys.dsl import Journey, Send
+from journeys.models import Enrollment, SendStatus, Send as LedgerRow
+from journeys.settle import SETTLE_HOLD, mark_unknown
+
+FINAL = (SendStatus.sent, SendStatus.skipped, SendStatus.failed)
+OPEN = (SendStatus.reserved, SendStatus.deferred)
+
+
+def reserve(session: Session, journey: Journey, step: Send, rows: Sequence[Enrollment],
+            now: datetime) -> dict[int, LedgerRow]:
+    """A ledger row per enrollment for this step (existing rows are kept as they are), committed."""
+    purpose = step.purpose or journey.purpose
+    values = [{
+        "enrollment_id": r.id, "step_key": step.key, "journey": journey.name,
+        "recipient_kind": r.recipient_kind, "recipient_id": r.recipient_id, "purpose": purpose,
+        "channel": None, "template": step.messages[0].template, "status": SendStatus.reserved.value,
+        "reason": None, "attempts": 0, "reserved_at": now, "updated_at": now,
+    } for r in rows]
+    dialect = session.get_bind().dialect.name
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(LedgerRow)
+    session.execute(insert.on_conflict_do_nothing(index_elements=["enrollment_id", "step_key"]), values)
+    session.commit()
+    found = session.execute(select(LedgerRow).where(
+        LedgerRow.enrollment_id.in_([r.id for r in rows]), LedgerRow.step_key == step.key)).scalars().all()
+    return {r.enrollment_id: r for r in found}
+
+
+def finish(session: Session, row_ids: Sequence[int], status: SendStatus, reason: str | None, now: datetime,
+           only_from: Sequence[SendStatus] = OPEN) -> None:
+    """Move rows still in `only_from` to `status` (a row that moved on meanwhile is left alone)."""
+    if row_ids:
+        session.execute(update(LedgerRow).where(LedgerRow.id.in_(row_ids), LedgerRow.status.in_(only_from))
+                        .values(status=status, reason=reason, updated_at=now),
+                        execution_options={"synchronize_session": False})
+
+
+def hand_over(session: Session, chosen: Sequence[tuple[int, str, str]], now: datetime) -> set[int]:
+    """The exclusive hand-over of (ledger id, channel, template) rows: returns the ids this call moved
+    to `sending`; only those may be given to an adapter. Committed before returning."""
+    if not chosen:
+        return set()
+    table = LedgerRow.__table__
+    session.execute(  # one executemany: which channel and template each row goes out on
+        update(table).where(table.c.id == bindparam("b_id"), or_(*(table.c.status == st.value for st in OPEN)))
+        .values(channel=bindparam("b_channel"), template=bindparam("b_template")),
+        [{"b_id": i, "b_channel": channel, "b_template": template} for i, channel, template in chosen])
+    mine = set(session.execute(
+        update(LedgerRow).where(LedgerRow.id.in_([i for i, _, _ in chosen]), LedgerRow.status.in_(OPEN))
+        .values(status=SendStatus.sending, attempts=LedgerRow.attempts + 1, updated_at=now)
+        .returning(LedgerRow.id), execution_options={"synchronize_session": False}).scalars())
+    session.commit()
+    return mine
+
+
+def release_unsent(session: Session, row_ids: Sequence[int], now: datetime) -> None:
+    """Rows handed over but never accepted by a provider that refused us (401/403) go back to `reserved`."""
+    if row_ids:
+        session.execute(update(LedgerRow).where(LedgerRow.id.in_(row_ids), LedgerRow.status == SendStatus.sending)
+                        .values(status=SendStatus.reserved, attempts=LedgerRow.attempts - 1, updated_at=now),
+                        execution_options={"synchronize_session": False})
+
+
+def recent_marketing(session: Session, recipient_ids: Iterable[int], now: datetime,
+                     window: timedelta) -> Counter[tuple[str, int]]:
+    """Marketing messages sent to each recipient within the frequency window, across journeys."""
+    rows = session.execute(
+        select(LedgerRow.recipient_kind, LedgerRow.recipient_id, func.count())
+        .where(LedgerRow.recipient_id.in_(list(recipient_ids)), LedgerRow.purpose == "marketing",
+               LedgerRow.status == SendStatus.sent, LedgerRow.sent_at > now - window)
+        .group_by(LedgerRow.recipient_kind, LedgerRow.recipient_id))
+    return Counter({(kind, rid): n for kind, rid, n in rows})
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """What a provider's answer does to a `sending` row."""
+
+    status: SendStatus
+    reason: str | None = None
+    retry_at: datetime | None = None
+    """For `deferred`: when the enrollment tries the step again."""
+    provider_message_id: str | None = None
+
+
+def transition_for(result: DeliveryResult, attempts: int, now: datetime, max_attempts: int,
+                   backoff: timedelta) -> Transition:
+    """The one mapping from a DeliveryResult status to a ledger transition."""
+    if result.status is DeliveryStatus.accepted:
+        return Transition(SendStatus.sent, provider_message_id=result.provider_message_id)
+    if result.status is DeliveryStatus.permanent:
+        return Transition(SendStatus.failed, (result.error_code or result.reason or "permanent")[:64])
+    if result.status is DeliveryStatus.unknown:  # never resent as is: settled from evidence (journeys/settle.py)
+        return Transition(SendStatus.unknown, (result.error_code or "no_answer")[:24], retry_at=now + SETTLE_HOLD)
+    if not result.handed_over:  # no request was made (circuit open): back to reserved, the attempt not spent
+        return Transition(SendStatus.reserved, result.error_code, retry_at=now + backoff)
+    if attempts >= max_attempts:
+        return Transition(SendStatus.failed, "retries_exhausted")
+    return Transition(SendStatus.deferred, f"retry:{result.error_code or 'transient'}"[:64],
+                      retry_at=now + backoff * (2 ** max(attempts - 1, 0)))
+
+
+def record_results(session: Session, results: Sequence[DeliveryResult], now: datetime, max_attempts: int,
+                   backoff: timedelta) -> dict[int, Transition]:
+    """Write each result's transition (only onto rows still `sending`); returns them by ledger id."""
+    attempts = dict(session.execute(select(LedgerRow.id, LedgerRow.attempts)
+                                    .where(LedgerRow.id.in_([r.ledger_id for r in results]))).all()) \
+        if any(r.status is not DeliveryStatus.accepted for r in results) else {}
+    out: dict[int, Transition] = {}
+    sent_rows = []
+    for result in results:
+        t = transition_for(result, attempts.get(result.ledger_id, 0) or 0, now, max_attempts, backoff)
+        out[result.ledger_id] = t
+        if t.status is SendStatus.sent:
+            sent_rows.append({"b_id": result.ledger_id, "b_pid": t.provider_message_id})
+        elif t.status is SendStatus.unknown:
+            mark_unknown(session, result.ledger_id, t.reason or "no_answer", now)
+        elif t.status is SendStatus.reserved:
+            release_unsent(session, [result.ledger_id], now)
+        else:
+            finish(session, [result.ledger_id], t.status, t.reason, now, only_from=(SendStatus.sending,))
+    if sent_rows:
+        table = LedgerRow.__table__
+        session.execute(
+            update(table).where(table.c.id == bindparam("b_id"), table.c.status == SendStatus.sending.value)
+            .values(status=SendStatus.sent.value, provider_message_id=bindparam("b_pid"), sent_at=now,
+                    updated_at=now, reason=None),
+            sent_rows)
+    return out
