@@ -13,23 +13,7 @@ from sqlalchemy import JSON, BigInteger, Enum, Index, String, Text, UniqueConstr
 from sqlalchemy.orm import Mapped, mapped_column
 
 from audiences.models.base import Base, UTCDateTime
-
-
-class RecipientKind(str, enum.Enum):
-    member = "member"
-    staff = "staff"
-
-
-class Channel(str, enum.Enum):
-    email = "email"
-    sms = "sms"
-    push = "push"
-
-
-class Purpose(str, enum.Enum):
-    marketing = "marketing"
-    transactional = "transactional"
-    staff = "staff"
+from templates.vocabulary import Channel, Purpose, RecipientKind  # noqa: F401 - the columns' types, re-exported
 
 
 class ConsentAction(str, enum.Enum):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from channels.models import Channel, Purpose
+from templates.vocabulary import Channel, Purpose
 
 
 class ConsentState(str, enum.Enum):

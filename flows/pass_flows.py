@@ -115,9 +115,10 @@ def totals(per_journey: dict[str, TickStats]) -> dict[str, int]:
 def loyalflow_pass(now: str | None = None, chunk_size: int = DEFAULT_CHUNK) -> dict[str, Any]:
     """Enroll the journeys whose cron fired and advance everything due, across journeys by priority."""
     instant = _instant(now)
-    scheduled = current_run.scheduled_start_time
-    if now is None and scheduled is not None and scheduled > instant:  # runners may start a run a moment early
-        instant = scheduled.astimezone(timezone.utc)
+    scheduled = current_run.scheduled_start_time  # Prefect's own datetime type: take a plain UTC one from it
+    start = datetime.fromtimestamp(scheduled.timestamp(), timezone.utc) if scheduled is not None else None
+    if now is None and start is not None and start > instant:  # runners may start a run a moment early
+        instant = start
     per_journey = pass_body(instant, chunk_size)
     counts = totals(per_journey)
     # one line per run, counts only (printed: a worker or serve-flows shows each run's output)

@@ -14,7 +14,8 @@ from audiences.events import PROPERTY_NAME, RESERVED_PROPERTIES, TYPE_PATTERN
 from audiences.queries import get_audience
 from channels.quiet_hours import DEFAULT_RULES, QuietWindow, rules_from_settings
 from journeys.check_timing import timing_warnings
-from journeys.dsl import CHANNELS, ONCE, PURPOSES, WEEKLY, ExitWhen, FieldTime, Journey, Send, Wait, Where
+from templates.vocabulary import CHANNELS, PURPOSES
+from journeys.dsl import ONCE, WEEKLY, ExitWhen, FieldTime, Journey, Send, Wait, Where
 from journeys.program import JumpUnless, compile_steps, unreachable
 from journeys.registry import journey_files, load_all
 from templates.problems import Problem

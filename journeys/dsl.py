@@ -19,15 +19,13 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from datetime import time, timedelta
-from typing import TYPE_CHECKING, Any, Callable, Literal
+from typing import TYPE_CHECKING, Any, Callable
 
 if TYPE_CHECKING:
     from journeys.conditions import Condition
 
-Channel = Literal["email", "sms", "push"]
-Purpose = Literal["marketing", "transactional", "staff"]
-CHANNELS: tuple[str, ...] = ("email", "sms", "push")
-PURPOSES: tuple[str, ...] = ("marketing", "transactional", "staff")
+Purpose = str
+"""One of templates.vocabulary.PURPOSES ("marketing", "transactional", "staff"); `loyalflow check` says which."""
 
 
 @dataclass(frozen=True)

@@ -101,6 +101,3 @@ def get_journey(name: str) -> Journey:
     return found[name]
 
 
-def reset_cache() -> None:
-    global _cache
-    _cache = None

@@ -6,7 +6,7 @@ way the provider may or may not have the message. Such a row is never resent as 
 its enrollment comes due, `settle_rows` looks for evidence (channels.settlement):
 
 1. a provider event carrying the ledger id (SendGrid Event Webhook, Twilio status callback)
-   -> `sent`, with the provider's message id; also on every pass of the journey, for rows still
+   -> `sent`, with the provider's message id; also on every pass with work for the journey, for rows still
    waiting and for earlier `failed: outcome_unknown` ones (`upgrade_from_events`);
 2. until `SETTLE_HOLD` has passed since the hand-over: nothing more; the row stays `unknown` and
    the enrollment waits for the end of the hold (events normally arrive within seconds);

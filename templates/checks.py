@@ -15,14 +15,9 @@ from typing import Any
 
 from templates.errors import TemplateError
 from templates.frontmatter import FrontMatterError, parse
-from templates.library import (
-    CompiledSms,
-    TemplateFile,
-    TemplateLibrary,
-    compile_email,
-    compile_file,
-    display_path,
-)
+from templates.compiled import CompiledSms, compile_email, compile_file
+from templates.files import TemplateFile, display_path
+from templates.library import TemplateLibrary
 from templates.locales import SUPPORTED_LOCALES, fallback_chain
 from templates.mjml_check import check_mjml_structure
 from templates.problems import Problem

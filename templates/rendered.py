@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Channel = Literal["email", "sms", "push"]
 SmsEncoding = Literal["GSM-7", "UCS-2"]
 
 

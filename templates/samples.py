@@ -12,7 +12,6 @@ from typing import Any
 
 from templates.locales import normalize_locale
 
-SAMPLE_NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
 HOSTILE_NAMES = ("<script>alert(1)</script>", "Zoë 🎉✨", "مريم", "שָׁלוֹם & \"Co\" 'x'")
 
 _REGION = {

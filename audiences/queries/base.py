@@ -61,8 +61,6 @@ class AudienceQuery:
         source = self.count_source if self.count_source is not None else self.source
         return select(func.count(func.distinct(self.recipient_id))).select_from(source).where(self._where())
 
-    def rows_count_select(self) -> Select[Any]:
-        return select(func.count()).select_from(self.source).where(self._where())
 
     def explain_select(self, recipient_id: int) -> Select[Any]:
         columns = [expr.label(name) for name, expr in self.fields.items()]

@@ -78,6 +78,13 @@ class CircuitBreaker:
             self._last_success = self._clock()
             self._settled.notify_all()
 
+    def abandon(self) -> None:
+        """A request allowed through was not made after all: a half-open trial slot is free again."""
+        with self._lock:
+            if self._state is CircuitState.half_open and self._trial:
+                self._trial = False
+                self._settled.notify_all()
+
     def failed(self, started_at: float | None = None) -> None:
         """No answer (refused, reset or timed out) to a request that started at `started_at`."""
         with self._lock:

@@ -169,6 +169,7 @@ class Dispatcher:
                                           f"{self.provider} unreachable: circuit open", handed_over=tries > 0)
                 self.bucket.acquire()
                 if stop.is_set():
+                    self.breaker.abandon()  # if this was the half-open trial, let another go
                     return None
                 tries += 1
                 started = self.breaker.now()

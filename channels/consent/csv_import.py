@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session
 
 from audiences.models import Member, Staff
 from channels.errors import ConsentImportError
-from channels.models import Channel, ConsentAction, ConsentEvent, Purpose, RecipientKind
+from channels.models import ConsentAction, ConsentEvent
+from templates.vocabulary import Channel, Purpose, RecipientKind
 
 REQUIRED_COLUMNS = ("recipient_id", "channel", "purpose", "action", "occurred_at")
 ACTIONS = {"opt_in": ConsentAction.opt_in, "opt-in": ConsentAction.opt_in, "optin": ConsentAction.opt_in,

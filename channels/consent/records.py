@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from channels.models import Channel, ConsentAction, ConsentEvent, Purpose, RecipientKind
+from channels.models import ConsentAction, ConsentEvent
+from templates.vocabulary import Channel, Purpose, RecipientKind
 from channels.policy import ConsentState
 
 CHUNK = 5000  # keeps IN lists under every database's bound-parameter limit

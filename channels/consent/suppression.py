@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from channels.consent.records import chunks
 from channels.contacts import normalise
-from channels.models import Channel, Suppression, SuppressionReason
+from channels.models import Suppression, SuppressionReason
+from templates.vocabulary import Channel
 
 
 def suppressed_addresses(

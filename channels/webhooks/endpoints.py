@@ -41,10 +41,10 @@ from channels.webhooks.page_text import page_text
 from channels.webhooks.receipts import apply_once
 from channels.webhooks.sendgrid_events import SIGNATURE_HEADER, TIMESTAMP_HEADER, apply_events
 from channels.webhooks.twilio_sms import handle_inbound, handle_status
+from templates.vocabulary import CHANNELS
 
 log = logging.getLogger("loyalflow.webhooks")
 
-CHANNELS = ("email", "sms", "push")
 PAGE_PREFIXES = ("/unsubscribe/", "/preferences/")
 
 

@@ -26,7 +26,8 @@ from audiences.models import Member, Staff
 from channels.consent import record_consent, suppress
 from channels.contacts import normalise
 from channels.feedback import record_delivery_event
-from channels.models import Channel, ConsentAction, ConsentEvent, Purpose, RecipientKind, Suppression, SuppressionReason
+from channels.models import ConsentAction, ConsentEvent, Suppression, SuppressionReason
+from templates.vocabulary import Channel, Purpose, RecipientKind
 
 OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
 OPT_IN = frozenset({"START", "YES", "UNSTOP"})

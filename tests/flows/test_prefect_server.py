@@ -175,8 +175,14 @@ with get_client(sync_client=True) as c:
     refused = cli(env, "serve-flows")
     assert refused.returncode == 2 and "prefect deployment delete loyalflow-pass/every-minute" in refused.stderr
 
-    # 4. a process worker runs the deployed pass: three more members are welcomed
+    # 4. a process worker runs the deployed pass: three more members are welcomed at welcome's next
+    # hourly entry (queued for that instant, so the test need not wait for the hour)
     add_members(engine, range(6, 9))
+    entry = (datetime.now(timezone.utc) + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    api_python(env, f"""
+from prefect.deployments import run_deployment
+run_deployment("loyalflow-pass/every-minute", parameters={{"now": "{entry.isoformat()}"}}, timeout=0)
+""")
     worker = subprocess.Popen([sys.executable, "-m", "prefect", "worker", "start", "--pool", "loyalflow-test",
                                "--type", "process"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
@@ -190,15 +196,16 @@ with get_client(sync_client=True) as c:
     # 5. runs are named for the pass and the minute they stand for
     names = api_python(env, """
 from prefect.client.orchestration import get_client
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterStateType
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterState, FlowRunFilterStateType
 from prefect.client.schemas.objects import StateType
 with get_client(sync_client=True) as c:
-    runs = c.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterStateType(any_=[StateType.COMPLETED])))
+    runs = c.read_flow_runs(flow_run_filter=FlowRunFilter(state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))))
     for r in runs:
         print(r.name)
 """).split("\n")
     names = [n for n in names if n]
     assert len(names) >= 2 and all(re.fullmatch(r"pass \d{4}-\d\d-\d\dT\d\d:\d\dZ", n) for n in names), names
+    assert f"pass {entry:%Y-%m-%dT%H:%M}Z" in names
 
     # 6. `loyalflow run` prints its run's name and where to see it
     ran = cli(env, "run", "tier_up")

@@ -7,7 +7,7 @@ really sent, and that nothing was sent twice.
 
 from tests.support.fake_providers.fcm import FakeFcm, fcm_error, quota_exceeded, unavailable
 from tests.support.fake_providers.sendgrid import FakeSendGrid
-from tests.support.fake_providers.server import FakeProvider, Fault, Received
+from tests.support.fake_providers.server import FakeProvider, Fault, Received, slow_answer
 from tests.support.fake_providers.twilio import FakeTwilio, twilio_error
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "Received",
     "fcm_error",
     "quota_exceeded",
+    "slow_answer",
     "twilio_error",
     "unavailable",
 ]
