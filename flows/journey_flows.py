@@ -32,13 +32,6 @@ def _instant(value: str | None) -> datetime:
     return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
 
 
-def _stats(d: dict[str, Any]) -> TickStats:
-    s = TickStats(**{k: d[k] for k in ("enrolled", "held_out", "advanced", "completed", "deferred")})
-    for name in ("sent", "skipped", "failed", "exited"):
-        getattr(s, name).update(d[name])
-    return s
-
-
 @task(name="enroll", retries=2, retry_delay_seconds=2)
 def enroll_task(journey: str, now: str) -> dict[str, Any]:
     return enroll_journey(runtime.session_factory(), get_journey(journey), _instant(now)).as_dict()
@@ -76,12 +69,12 @@ def publish(journey: str, stats: TickStats, now: datetime) -> None:
 def run_tick(journey: str, now: datetime, chunk_size: int) -> TickStats:
     """The body of a journey tick, inside a flow run; tasks in parallel per chunk."""
     iso = now.isoformat()
-    stats = _stats(enroll_task(journey, iso))
+    stats = TickStats.from_dict(enroll_task(journey, iso))
     bounds = bounds_task(journey, iso, chunk_size)
     run_id = uuid.uuid4().hex[:8]
     futures = [advance_task.submit(journey, iso, lo, hi, f"{run_id}-{lo}") for lo, hi in bounds]
     for future in futures:
-        stats.merge(_stats(future.result()))
+        stats.merge(TickStats.from_dict(future.result()))
     return stats
 
 

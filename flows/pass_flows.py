@@ -5,7 +5,7 @@ time: a run that finds the previous one still going is cancelled, not queued). A
 
 1. enrolls the journeys whose cron fired since they last enrolled (the database keeps each
    journey's last fire, so a late or skipped run catches up and a repeated one does nothing);
-2. takes the other ways in, e.g. event-triggered entry (`passes.ENTRY_HOOKS`);
+2. enrolls event-triggered journeys from the events that arrived (and any `passes.ENTRY_HOOKS`);
 3. advances what is due, journey by journey in priority order (the cross-journey frequency cap
    goes to the higher priority): a journey with more than `chunk_size` due enrollments is split
    into id ranges (`engine.chunk_bounds`), one `advance-chunk` task each, which the task runner
@@ -23,6 +23,7 @@ from prefect import flow, task
 from prefect.runtime import flow_run as current_run
 
 from flows import runtime
+from journeys.dsl import Journey
 from journeys.stats import TickStats
 
 DEFAULT_CHUNK = 20_000
@@ -53,13 +54,6 @@ def advance_chunk(journey: str, now: str, lo: int, hi: int, worker: str) -> dict
                    id_range=(lo, hi), worker=worker).as_dict()
 
 
-def _stats(d: dict[str, Any]) -> TickStats:
-    s = TickStats(**{k: d[k] for k in ("enrolled", "held_out", "advanced", "completed", "deferred")})
-    for name in ("sent", "skipped", "failed", "exited"):
-        getattr(s, name).update(d[name])
-    return s
-
-
 def fan_out(journey: str, now: datetime, chunk_size: int) -> TickStats:
     """One task per id range of about `chunk_size` due enrollments, all in parallel."""
     from journeys.engine import chunk_bounds
@@ -71,35 +65,26 @@ def fan_out(journey: str, now: datetime, chunk_size: int) -> TickStats:
     futures = [advance_chunk.submit(journey, iso, lo, hi, f"{run_id}-{lo}") for lo, hi in bounds]
     stats = TickStats()
     for future in futures:
-        stats.merge(_stats(future.result()))
+        stats.merge(TickStats.from_dict(future.result()))
     return stats
 
 
 def pass_body(now: datetime, chunk_size: int) -> dict[str, TickStats]:
-    """`journeys.passes.run_pass`, step for step, with large journeys fanned out as tasks.
-
-    Entry (crons that fired, then ENTRY_HOOKS such as events), then progress in priority order:
-    a journey with more than `chunk_size` due enrollments becomes one task per id range, the
-    others run inline. Nothing fired and nothing due: one query for the clocks, one for what is due.
-    """
+    """`journeys.passes.run_pass`, with a journey of more than `chunk_size` due enrollments fanned out
+    as one task per id range (the others run inline, so a quiet minute records no task run)."""
     from journeys import passes
+    from journeys.engine import advance
     from journeys.registry import journeys
 
-    factory, services, defs = runtime.session_factory(), runtime.services(), journeys()
-    result = passes.PassResult()
-    result.add(passes.enroll_due(factory, defs, now))
-    for hook in passes.ENTRY_HOOKS:
-        result.add(hook(factory, defs, now))
-    with factory() as session:
-        due = passes.due_journeys(session, now)
-    for journey in passes.by_priority(defs):
-        if not due.get(journey.name):
-            continue
-        if due[journey.name] > chunk_size:
-            result.add({journey.name: fan_out(journey.name, now, chunk_size)})
-        else:
-            result.add(passes.advance_due(factory, {journey.name: journey}, now, services, chunk_size=chunk_size))
-    return result.journeys
+    factory, services = runtime.session_factory(), runtime.services()
+
+    def advance_journey(journey: Journey, due: int) -> TickStats:
+        if due > chunk_size:
+            return fan_out(journey.name, now, chunk_size)
+        return advance(factory, journey, now, services, chunk_size=chunk_size)
+
+    return passes.run_pass(factory, journeys(), now, services, chunk_size=chunk_size,
+                           advance_journey=advance_journey).journeys
 
 
 def totals(per_journey: dict[str, TickStats]) -> dict[str, int]:

@@ -95,7 +95,7 @@ def cron_trigger(expr: str, tz: Any = timezone.utc) -> BaseTrigger:
     """
     if not croniter.is_valid(expr):
         raise UnsupportedCron(f"cron {expr!r} is not a valid 5-field cron expression")
-    minute, hour, day, month, dow = expr.split()
+    minute, hour, day, month, _ = expr.split()
     days = _cron_days(expr)
     if day not in ("*", "?") and days != "*":
         return OrTrigger([CronTrigger(minute=minute, hour=hour, day=day, month=month, timezone=tz),
@@ -190,13 +190,13 @@ class PassRunner:
                 for i, probe in enumerate(self.probes):
                     try:
                         value = probe(session)
-                    except Exception:  # e.g. the table is not there yet; the minute pass still runs
+                    except Exception:  # noqa: BLE001 - e.g. no such table yet; the minute pass still runs
                         session.rollback()
                         continue
                     if i in self._seen and self._seen[i] != value:
                         changed = True
                     self._seen[i] = value
-        except Exception:  # the database is down: the failing pass reports it
+        except Exception:  # noqa: BLE001 - the database is down: the failing pass reports it
             return False
         return changed
 
@@ -269,13 +269,20 @@ def owner_id() -> str:
 
 def renew_lock(url: str, owner: str) -> None:
     from audiences.db import make_engine
+    from audiences.errors import DatabaseUnavailable
 
-    engine = make_engine(url)
+    try:
+        engine = make_engine(url)
+    except DatabaseUnavailable:
+        log.warning("could not renew the scheduler lock (database unreachable); retrying in 30s")
+        return
     try:
         with Session(engine) as session:
             if not try_acquire(session, LOCK, owner, utcnow(), LOCK_TTL):
                 log.error("lost the scheduler lock to another instance; stopping")
                 os._exit(3)  # another scheduler took over: never run two
+    except OperationalError as exc:
+        log.warning("could not renew the scheduler lock (%s); retrying in 30s", _reason(exc))
     finally:
         engine.dispose()
 

@@ -212,7 +212,8 @@ def deliver(session: Session, journey: Journey, step: Send, rows: Sequence[Enrol
             recipient_kind=r.recipient_kind, recipient_id=r.recipient_id, to=address, content=content,
             unsubscribe_url=links.get("unsubscribe_url") if purpose == "marketing" else None,
             categories=(journey.name, step.key), created_at=now)))
-    note_fingerprints(session, {m.ledger_id: fingerprint(m.content) for pairs in outgoing.values() for _, m in pairs})
+    note_fingerprints(session, {m.ledger_id: fingerprint(m.content) for channel, pairs in outgoing.items()
+                                if hasattr(services.adapters.get(channel), "lookup") for _, m in pairs})
     session.commit()
 
     for channel, pairs in outgoing.items():

@@ -30,6 +30,8 @@ from journeys.services import Services
 from journeys.stats import TickStats
 from journeys.triggers import enroll_triggered
 
+AdvanceJourney = Callable[[Journey, int], TickStats]
+"""How one journey's due enrollments are advanced, given its due count (a runtime may fan a large one out)."""
 EntryHook = Callable[[SessionFactory, Mapping[str, Journey], datetime], dict[str, TickStats]]
 ENTRY_HOOKS: list[EntryHook] = []
 """Other ways in, run by `run_pass` after cron and event entry and before progress."""
@@ -130,20 +132,28 @@ def enroll_due(session_factory: SessionFactory, journeys: Mapping[str, Journey],
 
 def advance_due(session_factory: SessionFactory, journeys: Mapping[str, Journey], now: datetime, services: Services,
                 *, chunk_size: int = DEFAULT_CHUNK, worker: str | None = None,
-                due: Mapping[str, int] | None = None) -> dict[str, TickStats]:
-    """Advance every due enrollment of these journeys, highest priority first (`due`: already counted)."""
+                due: Mapping[str, int] | None = None,
+                advance_journey: AdvanceJourney | None = None) -> dict[str, TickStats]:
+    """Advance every due enrollment of these journeys, highest priority first (`due`: already counted;
+    `advance_journey`: how, default `engine.advance` in this process)."""
     if due is None:
         with session_factory() as session:
             due = due_journeys(session, now)
     out: dict[str, TickStats] = {}
     for journey in by_priority(journeys):
-        if due.get(journey.name):
+        count = due.get(journey.name)
+        if not count:
+            continue
+        if advance_journey is not None:
+            out[journey.name] = advance_journey(journey, count)
+        else:
             out[journey.name] = advance(session_factory, journey, now, services, chunk_size=chunk_size, worker=worker)
     return out
 
 
 def run_pass(session_factory: SessionFactory, journeys: Mapping[str, Journey], now: datetime, services: Services,
-             *, chunk_size: int = DEFAULT_CHUNK, worker: str | None = None) -> PassResult:
+             *, chunk_size: int = DEFAULT_CHUNK, worker: str | None = None,
+             advance_journey: AdvanceJourney | None = None) -> PassResult:
     """Entry (cron fires, events, every ENTRY_HOOKS entry), then progress (everything due), at `now`."""
     with session_factory() as session:
         seen = probe(session, now, events=any(j.trigger is not None for j in journeys.values()))
@@ -154,5 +164,5 @@ def run_pass(session_factory: SessionFactory, journeys: Mapping[str, Journey], n
         result.add(hook(session_factory, journeys, now))
     entered = result.total.enrolled + result.total.held_out
     result.add(advance_due(session_factory, journeys, now, services, chunk_size=chunk_size, worker=worker,
-                           due=None if entered else seen.due))
+                           due=None if entered else seen.due, advance_journey=advance_journey))
     return result

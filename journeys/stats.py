@@ -46,5 +46,14 @@ class TickStats:
         }
 
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TickStats:
+        """The inverse of `as_dict` (task results cross Prefect as plain dicts)."""
+        s = cls(**{k: d.get(k, 0) for k in ("enrolled", "held_out", "advanced", "completed", "deferred")})
+        for name in ("sent", "skipped", "failed", "exited", "zone_fallback"):
+            getattr(s, name).update(d.get(name, {}))
+        return s
+
+
 def _nonzero(counts: Counter[str]) -> dict[str, int]:
     return {k: v for k, v in sorted(counts.items()) if v}

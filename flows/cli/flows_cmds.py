@@ -221,9 +221,9 @@ def _pass_deployment():  # type: ignore[no-untyped-def]
 
 
 def _is_polled(deployment) -> bool:  # type: ignore[no-untyped-def]
-    """Whether a runner polled the deployment lately (Prefect marks it READY while served)."""
-    return str(getattr(deployment, "status", "") or "").upper().endswith("READY") and \
-        "NOT_READY" not in str(deployment.status).upper()
+    """Whether a runner polled the deployment lately (Prefect marks it READY while it is served)."""
+    status = getattr(deployment, "status", None)
+    return getattr(status, "value", status) == "READY"
 
 
 def _remove_journey_deployments() -> list[str]:

@@ -40,6 +40,17 @@ from tests.support.fake_providers import twilio as tw_fake
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 
+@pytest.fixture
+def provider_settings(provider_settings: ChannelSettings) -> ChannelSettings:
+    """A generous client timeout: a loaded machine must not turn a normal answer into an unknown
+    outcome. The tests about timeouts take `short(...)` with answers scripted well past it."""
+    return provider_settings.model_copy(update={"request_timeout_seconds": 10.0})
+
+
+def short(settings: ChannelSettings) -> ChannelSettings:
+    return settings.model_copy(update={"request_timeout_seconds": 0.5})
+
+
 def fast() -> TokenBucket:
     return TokenBucket(1_000_000)
 
@@ -103,7 +114,7 @@ def test_sendgrid_timeout_after_sending_is_unknown_and_not_retried(
     provider_settings: ChannelSettings, fake_sendgrid: FakeSendGrid, sleeps: SleepRecorder
 ) -> None:
     fake_sendgrid.script(slow_answer(1.5))  # taken at once, answered after the 0.5 s client timeout
-    [result] = SendGridAdapter(provider_settings, bucket=fast(), sleep=sleeps).send([email(5)])
+    [result] = SendGridAdapter(short(provider_settings), bucket=fast(), sleep=sleeps).send([email(5)])
     assert (result.status, result.error_code) == (DeliveryStatus.unknown, "timeout")
     time.sleep(1.2)
     assert len(fake_sendgrid.received) == 1 and len(fake_sendgrid.accepted) == 1  # one request, never a second
@@ -126,7 +137,7 @@ def test_twilio_timeout_after_sending_is_unknown_and_not_retried(
     provider_settings: ChannelSettings, fake_twilio: FakeTwilio, sleeps: SleepRecorder
 ) -> None:
     fake_twilio.script(slow_answer(1.5))  # created at once, answered after the 0.5 s client timeout
-    [result] = TwilioAdapter(provider_settings, bucket=fast(), sleep=sleeps).send([sms(7)])
+    [result] = TwilioAdapter(short(provider_settings), bucket=fast(), sleep=sleeps).send([sms(7)])
     assert (result.status, result.error_code) == (DeliveryStatus.unknown, "timeout")
     time.sleep(1.2)
     assert len(fake_twilio.received) == 1 and sleeps.delays == []
@@ -176,13 +187,14 @@ def test_twilio_lookup_finds_a_created_message_through_the_sdk_and_proves_absenc
 ) -> None:
     adapter = TwilioAdapter(provider_settings, bucket=fast(), sleep=sleeps)
     since = datetime.now(timezone.utc)
+    lookups_before = fake_twilio.lookups
     fake_twilio.script(slow_answer(1.5))
-    [result] = adapter.send([sms(7, to="+12015550177")])
+    [result] = TwilioAdapter(short(provider_settings), bucket=fast(), sleep=sleeps).send([sms(7, to="+12015550177")])
     assert result.status is DeliveryStatus.unknown
     adapter.send([sms(8, to="+12015550188")])  # another number: never a match
     mark = fingerprint(sms(7).content)
     found = adapter.lookup("+12015550177", mark, since)
-    [created] = [m for m in fake_twilio.created if m["to"] == "+12015550177"]
+    [created] = [m for m in fake_twilio.created if m["to"] == "+12015550177" and m["body"] == sms(7).content.text]
     assert (found.evidence, found.provider_message_id) == (Evidence.accepted, created["sid"])
     # smart encoding changes punctuation, not letters and digits: still the same message
     assert fingerprint_text("Loyalflow: 20% off this week. Reply STOP to opt out.") == \
@@ -191,7 +203,7 @@ def test_twilio_lookup_finds_a_created_message_through_the_sdk_and_proves_absenc
     assert adapter.lookup("+12015550199", mark, since).evidence is Evidence.absent
     later = datetime.now(timezone.utc) + timedelta(minutes=10)  # created before the window: not ours
     assert adapter.lookup("+12015550177", mark, later).evidence is Evidence.absent
-    assert fake_twilio.lookups == 4
+    assert fake_twilio.lookups - lookups_before == 4
     down = TwilioAdapter(provider_settings.model_copy(update={"twilio_base_url": "http://127.0.0.1:9"}),
                          bucket=fast(), sleep=sleeps)
     assert down.lookup("+12015550177", mark, since).evidence is Evidence.none  # no answer proves nothing
@@ -500,6 +512,7 @@ def test_twilio_lookup_pages_through_the_list_as_the_sdk_does(
     for i in range(250):  # later messages to the same number, as another journey's would be
         fake_twilio.created.append(dict(fake_twilio.created[0], sid=f"SMother{i}", body=f"other {i}",
                                         _sent=fake_twilio.created[0]["_sent"] + timedelta(seconds=i + 1)))
+    before = fake_twilio.lookups
     found = adapter.lookup("+12015550150", fingerprint(sms(1).content), since)
     assert (found.evidence, found.provider_message_id) == (Evidence.accepted, ours.provider_message_id)
-    assert fake_twilio.lookups == 3  # pages of 100: the SDK followed next_page_uri
+    assert fake_twilio.lookups - before == 3  # pages of 100: the SDK followed next_page_uri

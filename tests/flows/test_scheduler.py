@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from flows import scheduler as embedded
 from journeys.locks import LockHeld, held
 from journeys.registry import journeys
+from tests.audiences import builders as b
 
 CRONS = ["0 7 * * 1", "0 9 * * 0", "0 9 * * 7", "*/15 8-18 * * 1-5", "0 0 1 * *", "0 12 * * */2",
          "30 6 * * 5-7", "0 3 * * sun,wed", "0 0 1 * 1", "0 10 13 * 5", "5 4 * * 0,6", "0 22 * * 1-5/2"]
@@ -209,12 +210,21 @@ def test_a_new_event_row_wakes_a_pass(sqlite_engine: Engine) -> None:
 
 
 def test_the_default_probe_watches_the_events_table(sqlite_engine: Engine) -> None:
+    from audiences.models.events import Event
+
     assert embedded.events_high_water in embedded.WAKE_PROBES
+    now = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)
     with Session(sqlite_engine) as s:
-        try:
-            embedded.events_high_water(s)  # one query on the primary key; fine before the table exists too
-        except Exception:
-            s.rollback()
+        assert embedded.events_high_water(s) is None
+        b.member(s, 1, enrolled_at=now)
+        s.add(Event(type="purchase", member_id=1, occurred_at=now, received_at=now, idempotency_key="k1",
+                    properties={}, source="api"))
+        s.commit()
+        first = embedded.events_high_water(s)
+        s.add(Event(type="purchase", member_id=1, occurred_at=now, received_at=now, idempotency_key="k2",
+                    properties={}, source="api"))
+        s.commit()
+        assert first is not None and embedded.events_high_water(s) > first
 
 
 def test_a_failing_pass_is_retried_within_seconds(sqlite_engine: Engine, caplog: pytest.LogCaptureFixture) -> None:

@@ -62,7 +62,6 @@ def test_scheduler_rides_out_a_database_outage(postgres_engine: Engine, caplog: 
         proxy.up()
         thread.join(180)
         assert started and started[0] is not None
-        engine, scheduler = started[0]  # type: ignore[misc]
         wait_for(lambda: runners[0].passes >= 1)  # the catch-up pass at start
 
         proxy.down()  # the database goes away while the scheduler runs

@@ -63,6 +63,11 @@ class FakeSendGrid(FakeProvider):
             ]
         )
 
+    def reset(self) -> None:
+        super().reset()
+        with self._events_lock:
+            self.events.clear()
+
     def drain_events(self) -> list[dict[str, Any]]:
         """The events posted since the last drain (SendGrid batches them the same way)."""
         with self._events_lock:

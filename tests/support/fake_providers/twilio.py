@@ -64,6 +64,13 @@ class FakeTwilio(FakeProvider):
             Route("/2010-04-01/Accounts/{sid}/Messages.json", self.list_messages, methods=["GET"]),
         ])
 
+    def reset(self) -> None:
+        super().reset()
+        with self._created_lock:
+            self.created.clear()
+            self.status_events.clear()
+            self.lookups = 0
+
     def drain_status_events(self) -> list[dict[str, Any]]:
         with self._created_lock:
             out, self.status_events = self.status_events, []
