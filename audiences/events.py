@@ -12,8 +12,9 @@ advisory lock first, so ids are handed out in commit order.
 from __future__ import annotations
 
 import json
+import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
@@ -291,3 +292,25 @@ def newest_event_id(session: Session) -> int:
 def _chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]
+
+
+# in-process wake-ups: a runtime in the same process as the events endpoint reacts at once
+_log = logging.getLogger("loyalflow.events")
+_wake_listeners: list[Callable[[], None]] = []
+
+
+def add_wake_listener(listener: Callable[[], None]) -> Callable[[], None]:
+    """Call `listener` (cheap, non-blocking) after events are stored: the embedded scheduler, when
+    it runs in the same process as `loyalflow serve`, runs a pass at once instead of waiting.
+    Returns a function that removes it."""
+    _wake_listeners.append(listener)
+    return lambda: _wake_listeners.remove(listener) if listener in _wake_listeners else None
+
+
+def notify_stored() -> None:
+    """Tell every listener that events were stored (called after the commit)."""
+    for listener in list(_wake_listeners):
+        try:
+            listener()
+        except Exception:  # noqa: BLE001 - a failing listener must not fail the request: the probe catches up
+            _log.exception("an event wake listener failed")

@@ -52,9 +52,6 @@ def current_heads(engine: Engine) -> set[str]:
         return set(MigrationContext.configure(connection).get_current_heads())
 
 
-def script_heads(engine: Engine) -> set[str]:
-    return set(ScriptDirectory.from_config(alembic_config(engine)).get_heads())
-
 
 def is_up_to_date(engine: Engine) -> bool:
     """Every head of every layer is applied (a head other branches depend on is implied by them)."""

@@ -41,7 +41,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audiences.errors import LoyalflowError
-from channels.webhooks.events_api import add_wake_listener
+from audiences.events import add_wake_listener
 from journeys.dsl import Journey
 from journeys.locks import release, try_acquire
 from journeys.services import Services

@@ -29,32 +29,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from audiences.db import session_scope
-from audiences.events import ingest
+from audiences.events import ingest, notify_stored
 
 log = logging.getLogger("loyalflow.events")
 
 API_KEY_ENV = "LOYALFLOW_EVENTS_API_KEY"
 MAX_BODY_BYTES = 1_048_576
 MAX_BATCH = 1_000
-
-_wake_listeners: list[Callable[[], None]] = []
-
-
-def add_wake_listener(listener: Callable[[], None]) -> Callable[[], None]:
-    """Call `listener` (cheap, non-blocking) after events are stored: the embedded scheduler, when
-    it runs in the same process as `loyalflow serve`, runs a pass at once instead of waiting.
-    Returns a function that removes it."""
-    _wake_listeners.append(listener)
-    return lambda: _wake_listeners.remove(listener) if listener in _wake_listeners else None
-
-
-def _notify() -> None:
-    for listener in list(_wake_listeners):
-        try:
-            listener()
-        except Exception:  # noqa: BLE001 - a failing listener must not fail the request: the probe catches up
-            log.exception("an event wake listener failed")
-
 
 def _problem(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
@@ -128,7 +109,7 @@ def event_routes(engine: Engine, *, clock: Callable[[], datetime] | None = None,
         log.info("events: %d accepted, %d duplicate, %d rejected", counts["accepted"], counts["duplicate"],
                  counts["error"])
         if counts["accepted"]:
-            _notify()
+            notify_stored()
         return JSONResponse({**counts, "results": results}, status_code=207 if counts["error"] else 200)
 
     return [Route("/v1/events", post_events, methods=["POST"])]

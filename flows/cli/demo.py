@@ -10,14 +10,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, \
-    TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from audiences.errors import InvalidParameter
 from flows.cli.app import console
 from flows.cli.options import parse_instant
 from flows.cli.output import plain, print_table
+from templates.vocabulary import CHANNELS
 
 
 def demo(
@@ -27,7 +35,7 @@ def demo(
     folder: Path = typer.Option(Path("loyalflow-demo"), "--dir", help="Folder for the database, outbox and report."),
     today: str = typer.Option(None, "--today", help="The demo's 'today' (YYYY-MM-DD; default: today, UTC)."),
 ) -> None:
-    """Create demo data, run all five journeys over the last 60 days through Prefect, write the outbox and report."""
+    """Create demo data, run every journey over the last 60 days through Prefect, write the outbox and report."""
     from flows.demo import run_demo, today_utc
 
     if members < 1 or days < 1:
@@ -35,11 +43,10 @@ def demo(
     as_of = parse_instant(today, "--today") if today else today_utc()
     with demo_progress() as progress:
         result = run_demo(folder, members, days, seed, as_of, progress=progress)
-    table = Table("journey", "enrolled", "held out", "email", "sms", "push", "skipped", "failed", "exited",
+    table = Table("journey", "enrolled", "held out", *CHANNELS, "skipped", "failed", "exited",
                   title=f"{result.members:,} members, last {result.days} days replayed through Prefect")
     for name, t in sorted(result.per_journey.items()):
-        table.add_row(name, f"{t['enrolled']:,}", f"{t['held_out']:,}", *(f"{t['sent'].get(c, 0):,}" for c in
-                                                                            ("email", "sms", "push")),
+        table.add_row(name, f"{t['enrolled']:,}", f"{t['held_out']:,}", *(f"{t['sent'].get(c, 0):,}" for c in CHANNELS),
                       f"{t['skipped']:,}", f"{t['failed']:,}", f"{t['exited']:,}")
     print_table(table)
     s = result.seconds

@@ -14,10 +14,11 @@ from rich.table import Table
 from audiences.db import make_engine
 from flows.cli.app import console, err_console
 from flows.cli.options import parse_instant
-from flows.cli.output import FORMAT as LIST_FORMAT, Format as ListFormat, print_json, print_table
+from flows.cli.output import FORMAT as LIST_FORMAT
+from flows.cli.output import Format as ListFormat
+from flows.cli.output import print_json, print_table
 from flows.migrate import require_current
-
-SKIP_COLUMNS_MAX = 6
+from templates.vocabulary import CHANNELS
 
 
 class Format(str, Enum):
@@ -54,18 +55,24 @@ def check(fmt: ListFormat = LIST_FORMAT) -> None:
     from templates import TemplateLibrary, check_templates
 
     library = TemplateLibrary.load(eager=False)
-    problems = check_templates(library) + check_journeys(library=library)
+    found = check_templates(library) + check_journeys(library=library)
+    problems = [p for p in found if not p.warning]
+    warnings = [p for p in found if p.warning]  # timing the runtime may not honour: shown, not fatal
     if fmt is ListFormat.json:
-        print_json({"ok": not problems, "problems": [str(p) for p in problems]})
+        print_json({"ok": not problems, "problems": [str(p) for p in problems],
+                    "warnings": [str(p) for p in warnings]})
         if problems:
             raise SystemExit(1)
         return
     for problem in problems:
         err_console.print(f"[red]✗[/] {problem}", highlight=False, markup=True)
+    for warning in warnings:
+        err_console.print(f"[yellow]![/] {warning}", highlight=False, markup=True)
     if problems:
-        err_console.print(f"{len(problems)} problem(s)")
+        err_console.print(f"{len(problems)} problem(s)" + (f", {len(warnings)} warning(s)" if warnings else ""))
         raise SystemExit(1)
-    console.print("[green]✓[/] every journey and template is fine")
+    console.print("[green]✓[/] every journey and template is fine"
+                  + (f" ({len(warnings)} warning(s) above)" if warnings else ""))
 
 
 def simulate(
@@ -79,7 +86,8 @@ def simulate(
     """Time travel: tick the journey on a simulated clock over the current data; nothing is sent or kept."""
     from journeys.registry import get_journey
     from journeys.services import default_services
-    from journeys.simulate import simulate as run, tick_times
+    from journeys.simulate import simulate as run
+    from journeys.simulate import tick_times
 
     definition = get_journey(journey)
     first = parse_instant(start, "--start")
@@ -106,7 +114,7 @@ def simulate(
     if fmt is Format.json:
         typer.echo(json.dumps({"journey": journey, "start": first.date().isoformat(), "days": rows}, indent=2))
         return
-    channels = ["email", "sms", "push"]
+    channels = list(CHANNELS)
     reasons = sorted({r for row in rows for r in row["skipped"]})
     failures = sorted({r for row in rows for r in row["failed"]})
     exits = sorted({r for row in rows for r in row["exited"]})

@@ -111,7 +111,7 @@ def test_every_listing_has_json(entry_point: str, tmp_path: Path, database: str)
     templates = as_json("check-templates")
     assert templates["ok"] is True and "points_expiring/email_30d" in templates["templates"]
     checked = as_json("check")
-    assert checked == {"ok": True, "problems": []}
+    assert checked == {"ok": True, "problems": [], "warnings": []}
     report = as_json("report", "--at", "2026-11-24")
     [win_back] = [j for j in report["journeys"] if j["journey"] == "win_back"]
     assert win_back["enrolled"] > 0 and "no_contact" in win_back["skipped"]

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from audiences.events import add_wake_listener
 from audiences.models import Event
 from channels.webhooks import events_api
 from tests.events.conftest import AUTH, KEY, NOW, add_members, counts, purchase
@@ -109,7 +110,7 @@ def test_error_messages_and_logs_hold_no_property_values(sqlite_engine: Engine, 
 def test_a_wake_listener_is_called_once_events_are_stored(sqlite_engine: Engine, client_for) -> None:  # type: ignore[no-untyped-def]
     add_members(sqlite_engine, 1)
     calls: list[int] = []
-    remove = events_api.add_wake_listener(lambda: calls.append(counts(sqlite_engine)[0]))
+    remove = add_wake_listener(lambda: calls.append(counts(sqlite_engine)[0]))
     try:
         client = client_for(sqlite_engine)
         client.post("/v1/events", json=purchase("w1", 1, NOW), headers=AUTH)

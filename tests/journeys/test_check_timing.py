@@ -52,3 +52,18 @@ def test_timing_the_runtime_cannot_honour_is_a_warning_at_the_step(tmp_path: Pat
 
 def test_the_shipped_journeys_warn_of_nothing() -> None:
     assert [str(p) for p in check_journeys(library=TemplateLibrary.load())] == []
+
+
+def test_check_shows_warnings_and_still_passes(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    folder = tmp_path / "extra"
+    folder.mkdir()
+    (folder / "quiet_sms.py").write_text(HEADER + TIMING["quiet_sms.py"], encoding="utf-8")
+    env = {**os.environ, "LOYALFLOW_JOURNEYS_PATH": str(folder), "COLUMNS": "200"}
+    done = subprocess.run(["loyalflow", "check"], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "quiet_sms.py:6: warning: journey 'quiet_sms': sms at 22:30 local is inside its quiet hours" in \
+        " ".join(done.stderr.split())
+    assert "1 warning(s) above" in done.stdout

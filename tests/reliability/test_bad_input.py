@@ -77,6 +77,9 @@ def test_malformed_member_data_is_skipped_with_a_reason_and_never_sent(sqlite_en
     with caplog.at_level(logging.DEBUG):
         tick(factory, journey, NOW, services)
         tick(factory, journey, NOW + timedelta(days=8), services)  # past both waits: the tips SMS
+        # a late pass moves a wait's `at` to its next local wall time (12:00 in each member's zone, UTC
+        # for the unusable one), so the SMS goes on the pass after that
+        tick(factory, journey, NOW + timedelta(days=9, hours=3), services)
     steps = sorted({k for k in _step_keys(sqlite_engine)})
     email_step, sms_step = steps[0], steps[-1]
     assert _outcomes(sqlite_engine, email_step) == {i: e for i, (_, e, _) in MEMBERS.items()}
