@@ -85,9 +85,10 @@ def _wait(journey: Journey, state: State, instr: Wait, now: datetime) -> Outcome
     if target > now:
         return Park(target, next_step=True)
     if instr.at is not None and now - target > LATE_FOR_WALL_TIME:
-        on_time = next_wall_time(now, instr.at, zone_of(state.time_zone))
+        # today's wall time if it passed within the hour (a pass a little late), else the next one
+        on_time = next_wall_time(now - LATE_FOR_WALL_TIME, instr.at, zone_of(state.time_zone))
         limit = _next_send_deadline(journey, state)
-        if limit is None or on_time < limit:
+        if on_time > now and (limit is None or on_time < limit):
             return Park(on_time, next_step=True)
     return Advance(ended=target)
 
