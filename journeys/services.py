@@ -99,3 +99,11 @@ def _links_from(settings: Any) -> Links:
             settings.require("unsubscribe_secret")
         settings = settings.model_copy(update={"unsubscribe_secret": SecretStr(secrets.token_hex(32))})
     return signed_links(settings)
+
+
+def services_for(adapter: Adapter) -> Services:
+    """The real renderer and gate with every channel delivering to one `adapter` (tests, simulations,
+    dry runs: e.g. `services_for(MemoryAdapter())`)."""
+    from templates.vocabulary import CHANNELS
+
+    return default_services(adapters={channel: adapter for channel in CHANNELS})

@@ -31,13 +31,12 @@ def run(
     engine = require_current(make_engine())
     if dry_run:
         from journeys.engine import tick
-        from journeys.services import default_services
+        from journeys.services import services_for
         from journeys.simulate import DryRunAdapter, sandbox
 
         adapter = DryRunAdapter()
         with sandbox(engine) as factory:
-            stats = tick(factory, definition, now, default_services(adapters={"email": adapter, "sms": adapter,
-                                                                              "push": adapter}))
+            stats = tick(factory, definition, now, services_for(adapter))
         console.print(f"[bold]dry run[/] of {journey} at {now.isoformat()}: nothing was sent or kept")
         console.print_json(json.dumps(stats.as_dict()))
         return
@@ -172,7 +171,10 @@ PASS_ENTRYPOINT = "flows/pass_flows.py:loyalflow_pass"
 
 def deployment_specs() -> list[dict]:
     """The production deployment: the pass every minute, one run at a time (a run that would overlap is cancelled)."""
-    from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+    from prefect.client.schemas.objects import (
+        ConcurrencyLimitConfig,
+        ConcurrencyLimitStrategy,
+    )
 
     return [dict(name=PASS_DEPLOYMENT, cron="* * * * *", parameters={},
                  concurrency_limit=ConcurrencyLimitConfig(limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW),

@@ -85,7 +85,7 @@ def simulate(
 ) -> None:
     """Time travel: tick the journey on a simulated clock over the current data; nothing is sent or kept."""
     from journeys.registry import get_journey
-    from journeys.services import default_services
+    from journeys.services import services_for
     from journeys.simulate import simulate as run
     from journeys.simulate import tick_times
 
@@ -99,8 +99,7 @@ def simulate(
         if events is None:
             raise InvalidParameter(f"journey {journey!r} is entered by events: give --events FILE.jsonl")
         result = simulate_events(engine, definition, events, first, days,
-                                 lambda adapter: default_services(adapters={"email": adapter, "sms": adapter,
-                                                                            "push": adapter}))
+                                 lambda adapter: services_for(adapter))
     else:
         ticks = len(tick_times(definition.schedule, first, days))
         with Progress(TextColumn("simulating {task.description}"), BarColumn(),
@@ -108,7 +107,7 @@ def simulate(
                       transient=True, disable=fmt is not Format.table) as bar:
             task = bar.add_task(journey, total=ticks)
             result = run(engine, definition, first, days,
-                         lambda adapter: default_services(adapters={"email": adapter, "sms": adapter, "push": adapter}),
+                         lambda adapter: services_for(adapter),
                          on_tick=lambda _: bar.advance(task))
     rows = [d.row() for d in result]
     if fmt is Format.json:

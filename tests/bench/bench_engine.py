@@ -35,7 +35,7 @@ from flows import migrate
 from journeys.engine import advance, enroll_journey
 from journeys.models import Enrollment, EnrollmentStatus
 from journeys.registry import get_journey
-from journeys.services import Services, default_services
+from journeys.services import Services, services_for
 from templates.rendered import Rendered, RenderedEmail, RenderedPush, RenderedSms
 
 UTC = timezone.utc
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> None:
         insert_s = time.perf_counter() - start
 
         recorder = CountingRecorder()
-        services: Services = default_services(adapters={"email": recorder, "sms": recorder, "push": recorder})
+        services: Services = services_for(recorder)
         services = dataclasses.replace(services, renderer=FixedRenderer())
         if args.stub_gate:
             services = dataclasses.replace(services, gate=stub_gate)

@@ -35,7 +35,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -145,7 +145,7 @@ def latency(layout: str, count: int, gap: float) -> dict[str, Any]:
     from channels.settings import channel_settings
     from flows import scheduler
     from journeys.registry import journeys
-    from journeys.services import default_services
+    from journeys.services import services_for
 
     with tempfile.TemporaryDirectory(prefix="loyalflow-bench-events-") as tmp:
         folder = Path(tmp)
@@ -154,7 +154,7 @@ def latency(layout: str, count: int, gap: float) -> dict[str, Any]:
         os.environ["LOYALFLOW_OUTBOX_DIR"] = str(folder / "outbox")
         outbox = TimedOutbox(OutboxAdapter(channel_settings()))
         engine = make_engine(url)
-        services = default_services(adapters={"email": outbox, "sms": outbox, "push": outbox})
+        services = services_for(outbox)
         running = scheduler.start(engine, journeys(), services)
         proc = None
         server = None

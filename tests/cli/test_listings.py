@@ -19,7 +19,7 @@ from channels.consent import record_consent
 from flows import migrate
 from journeys.engine import tick
 from journeys.registry import get_journey, journeys
-from journeys.services import default_services
+from journeys.services import services_for
 from tests.audiences import builders as b
 from tests.cli.conftest import run_cli
 from tests.journeys.recording import RecordingAdapter
@@ -48,7 +48,7 @@ def database(tmp_path: Path) -> str:
     rec = RecordingAdapter()
     tick(sessionmaker(engine, expire_on_commit=False),
          replace(get_journey("win_back"), audience_params={"lapsed_days": 90}), T0,
-         default_services(adapters={"email": rec, "sms": rec, "push": rec}))
+         services_for(rec))
     engine.dispose()
     return url
 

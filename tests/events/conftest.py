@@ -17,7 +17,7 @@ from audiences.models import Event, Member
 from channels.settings import ChannelSettings
 from channels.webhooks import create_app
 from journeys.models import Enrollment, Send
-from journeys.services import Services, default_services
+from journeys.services import Services, services_for
 from tests.journeys.recording import RecordingAdapter
 
 NOW = datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc)
@@ -78,7 +78,7 @@ def recorder() -> RecordingAdapter:
 
 @pytest.fixture()
 def services(recorder: RecordingAdapter) -> Services:
-    return default_services(adapters={"email": recorder, "sms": recorder, "push": recorder})
+    return services_for(recorder)
 
 
 def factory(engine: Engine) -> sessionmaker[Session]:

@@ -18,7 +18,7 @@ from journeys.event_simulation import EventFileInvalid, simulate_events
 from journeys.models import Enrollment, Send
 from journeys.passes import run_pass
 from journeys.registry import get_journey
-from journeys.services import default_services
+from journeys.services import default_services, services_for
 from journeys.simulate import Day
 from journeys.stats import TickStats
 from tests.events.conftest import AUTH, purchase
@@ -57,7 +57,7 @@ def events_file(tmp_path: Path) -> Path:
 
 def real_run(engine: Engine, path: Path, client_for, recorder) -> list[dict]:  # type: ignore[no-untyped-def]
     """Post each event at its instant (a wake pass right after it), and a pass every minute."""
-    services = default_services(adapters={"email": recorder, "sms": recorder, "push": recorder})
+    services = services_for(recorder)
     sessions = lambda: Session(engine, expire_on_commit=False)  # noqa: E731
     journeys = {JOURNEY.name: JOURNEY}
     events = sorted((json.loads(line) for line in path.read_text().splitlines()),
@@ -86,7 +86,7 @@ def test_simulation_from_a_file_agrees_with_the_real_run(engine: Engine, tmp_pat
     populate(engine)
     path = events_file(tmp_path)
     simulated = [d.row() for d in simulate_events(
-        engine, JOURNEY, str(path), START, DAYS, lambda a: default_services(adapters={"email": a, "sms": a, "push": a}))]
+        engine, JOURNEY, str(path), START, DAYS, lambda a: services_for(a))]
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Enrollment)) == 0  # the simulation kept nothing
     real = real_run(engine, path, client_for, recorder)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
+from audiences.models import Member, ProgramUpdate
 from channels.consent import record_consent
 from channels.models import DeliveryEvent, DeliveryEventKind
 from flows.report import build_report
@@ -15,8 +16,7 @@ from flows.report_html import render_html
 from journeys.engine import tick
 from journeys.models import Enrollment, EnrollmentStatus, Send, SendStatus
 from journeys.registry import get_journey
-from journeys.services import default_services
-from audiences.models import Member, ProgramUpdate
+from journeys.services import services_for
 from tests.audiences import builders as b
 from tests.journeys.recording import RecordingAdapter
 
@@ -36,7 +36,7 @@ def test_funnel_conversion_and_lift(engine: Engine) -> None:
     journey = replace(get_journey("win_back"), holdout_percent=30, audience_params={"lapsed_days": 90})
     rec = RecordingAdapter()
     tick(sessionmaker(engine, expire_on_commit=False), journey, T0,
-         default_services(adapters={"email": rec, "sms": rec, "push": rec}))
+         services_for(rec))
     with Session(engine, expire_on_commit=False) as s:
         enrollments = s.scalars(select(Enrollment)).all()
         held = [e.recipient_id for e in enrollments if e.status == EnrollmentStatus.held_out]
@@ -87,7 +87,6 @@ def test_report_agrees_with_itself_and_with_sql(engine: Engine) -> None:
     """Opt-outs: the program figure is the channels table's total, both the members SQL finds; staff
     count as messaged; spend per currency as SQL sums it; reasons in words; HTML with separators."""
     from audiences.models import StaffRole
-
     from flows.report import reason_in_words
 
     b.reset_ids()
@@ -108,7 +107,7 @@ def test_report_agrees_with_itself_and_with_sql(engine: Engine) -> None:
             b.buy(s, s.get(Member, i), "10.00", monday - timedelta(days=30)).currency = "EUR"
         s.commit()
     rec = RecordingAdapter()
-    services = default_services(adapters={"email": rec, "sms": rec, "push": rec})
+    services = services_for(rec)
     factory = sessionmaker(engine, expire_on_commit=False)
     tick(factory, get_journey("staff_bulletin"), monday, services)
     tick(factory, replace(get_journey("win_back"), audience_params={"lapsed_days": 90}), monday, services)

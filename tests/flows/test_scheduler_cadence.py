@@ -15,7 +15,7 @@ from audiences.models import StaffRole
 from flows import scheduler as embedded
 from journeys.models import Send, SendStatus
 from journeys.registry import journeys
-from journeys.services import default_services
+from journeys.services import services_for
 from tests.audiences import builders as b
 from tests.journeys.recording import RecordingAdapter
 
@@ -57,7 +57,7 @@ def sends(engine: Engine, journey: str) -> list[Send]:
 @pytest.mark.slow
 def test_steps_land_in_the_minute_they_are_due_on_the_schedulers_own_cadence(sqlite_engine: Engine) -> None:
     rec = RecordingAdapter()
-    services = default_services(adapters={"email": rec, "sms": rec, "push": rec})
+    services = services_for(rec)
     clock = [MONDAY]
     runner = embedded.PassRunner(sessionmaker(sqlite_engine, expire_on_commit=False), journeys(), services,
                                  clock=lambda: clock[0], probes=[])
@@ -87,7 +87,7 @@ def test_steps_land_in_the_minute_they_are_due_on_the_schedulers_own_cadence(sql
 def test_a_pass_that_fails_at_the_due_minute_is_made_good_by_the_retry(sqlite_engine: Engine) -> None:
     """The database refuses the pass at 10:00 New York time; the retry a second later sends the step."""
     rec = RecordingAdapter()
-    services = default_services(adapters={"email": rec, "sms": rec, "push": rec})
+    services = services_for(rec)
     clock = [MONDAY + timedelta(hours=6, minutes=59)]
     factory = sessionmaker(sqlite_engine, expire_on_commit=False)
     broken = [False]

@@ -17,7 +17,7 @@ from audiences.db import make_engine
 from flows import scheduler as embedded
 from flows.migrate import require_current
 from journeys.registry import journeys
-from journeys.services import default_services
+from journeys.services import services_for
 from tests.audiences import builders as b
 from tests.flows.tcp_proxy import TcpProxy
 from tests.journeys.recording import RecordingAdapter
@@ -37,7 +37,7 @@ def test_scheduler_rides_out_a_database_outage(postgres_engine: Engine, caplog: 
     proxy = TcpProxy(postgres_engine.url.host or "127.0.0.1", int(postgres_engine.url.port or 5432))
     url = postgres_engine.url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     rec = RecordingAdapter()
-    services = default_services(adapters={"email": rec, "sms": rec, "push": rec})
+    services = services_for(rec)
     runners: list[embedded.PassRunner] = []
 
     def runner(engine: Engine) -> embedded.PassRunner:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from journeys.engine import advance, enroll_journey, tick
 from journeys.models import Enrollment, Send, SendStatus
 from journeys.registry import get_journey
-from journeys.services import Services, default_services
+from journeys.services import Services, services_for
 from tests.audiences import builders as b
 from tests.journeys.recording import Crash, RecordingAdapter
 
@@ -34,7 +34,7 @@ def populate(engine: Engine, members: int = 120) -> None:
 
 
 def services_with(adapter: RecordingAdapter) -> Services:
-    return default_services(adapters={"email": adapter, "sms": adapter, "push": adapter})
+    return services_for(adapter)
 
 
 def ledger(engine: Engine) -> Counter[str]:

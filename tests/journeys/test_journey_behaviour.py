@@ -9,14 +9,13 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from audiences.models import ProgramUpdate, StaffRole
+from audiences.models import Member, ProgramUpdate, StaffRole
 from channels.consent import record_consent
 from journeys.dsl import email, send, sms, wait
 from journeys.engine import tick
-from journeys.models import Enrollment, EnrollmentStatus, Send, SendStatus
+from journeys.models import Enrollment, EnrollmentStatus, Send
 from journeys.registry import get_journey
-from journeys.services import default_services
-from audiences.models import Member
+from journeys.services import services_for
 from tests.audiences import builders as b
 from tests.journeys.recording import RecordingAdapter
 
@@ -29,7 +28,7 @@ _services: dict[int, object] = {}
 def run(engine: Engine, name: str, now: datetime, rec: RecordingAdapter, journey=None):  # type: ignore[no-untyped-def]
     if id(rec) not in _services:  # compile the templates once per test, as a long-running worker does
         _services.clear()
-        _services[id(rec)] = default_services(adapters={"email": rec, "sms": rec, "push": rec})
+        _services[id(rec)] = services_for(rec)
     services = _services[id(rec)]
     return tick(sessionmaker(engine, expire_on_commit=False), journey or get_journey(name), now, services)
 

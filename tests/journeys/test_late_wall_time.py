@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from journeys.models import Enrollment, Send as LedgerRow, SendStatus
+from journeys.models import Enrollment, SendStatus
+from journeys.models import Send as LedgerRow
 from journeys.registry import get_journey
-from journeys.services import default_services
+from journeys.services import services_for
 from journeys.simulate import run_clock, start_clocks
 from tests.audiences import builders as b
 from tests.journeys.recording import RecordingAdapter
@@ -41,7 +42,7 @@ def test_late_joiners_get_the_promised_local_time_or_at_once_before_it_goes_stal
         b.earn(s, tokyo, 100, FIRE - timedelta(days=300), b.local_midnight("2026-11-11", "Asia/Tokyo"))
         s.commit()
     rec = RecordingAdapter()
-    services = default_services(adapters={"email": rec, "sms": rec, "push": rec})
+    services = services_for(rec)
     factory = sessionmaker(sqlite_engine, expire_on_commit=False)
     defs = {"points_expiring": get_journey("points_expiring")}
     start_clocks(factory, defs, FIRE)

@@ -18,10 +18,11 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from channels.consent import record_consent
-from journeys.models import Enrollment, EnrollmentStatus, Send as LedgerRow, SendStatus
+from journeys.models import Enrollment, EnrollmentStatus, SendStatus
+from journeys.models import Send as LedgerRow
 from journeys.passes import run_pass
 from journeys.registry import get_journey
-from journeys.services import default_services
+from journeys.services import services_for
 from journeys.simulate import run_clock, start_clocks
 from tests.audiences import builders as b
 from tests.journeys.recording import RecordingAdapter
@@ -101,7 +102,7 @@ def test_a_month_of_minute_passes_across_zones_and_dst(sqlite_engine: Engine, mo
     monkeypatch.setenv("LOYALFLOW_QUIET_HOURS_SMS", "17:00-09:00")
     zone_of = populate(sqlite_engine)
     rec = RecordingAdapter()
-    services = default_services(adapters={"email": rec, "sms": rec, "push": rec})
+    services = services_for(rec)
     factory = sessionmaker(sqlite_engine, expire_on_commit=False)
     defs = {n: get_journey(n) for n in ("points_expiring", "win_back")}
     start, window_end = WINDOW - WARM_UP, WINDOW + timedelta(days=DAYS)

@@ -144,7 +144,7 @@ def test_the_higher_priority_gets_the_last_slot_whichever_enrolled_first(engine:
     result = run_pass(factory, {"low_priority": low, "high_priority": high}, FIRE + timedelta(seconds=15), services)
     assert result.journeys["high_priority"].sent == {"email": 1}
     assert result.journeys["low_priority"].skipped == {"frequency_cap": 1}
-    assert [m.journey for m in recorder.sent] == ["high_priority"]
+    assert [m.journey for m in recorder.requests] == ["high_priority"]
     with Session(engine) as s:
         ledger = {r.journey: (r.status, r.reason) for r in s.scalars(select(LedgerRow).where(LedgerRow.journey != "earlier"))}
     assert ledger == {"high_priority": (SendStatus.sent, None), "low_priority": (SendStatus.skipped, "frequency_cap")}
@@ -159,7 +159,7 @@ def test_advance_due_takes_journeys_in_priority_order(sqlite_engine: Engine, ser
         enroll_journey(factory, journey, FIRE)
     stats = advance_due(factory, defs, FIRE, services)
     assert list(stats) == ["c_high", "b_mid", "a_low"]
-    assert [m.journey for m in recorder.sent] == ["c_high", "b_mid", "a_low"]  # the cap (3) lets all three go
+    assert [m.journey for m in recorder.requests] == ["c_high", "b_mid", "a_low"]  # the cap (3) lets all three go
 
 
 def test_progress_never_waits_for_the_journeys_cron(sqlite_engine: Engine, services: Services,
@@ -178,4 +178,4 @@ def test_progress_never_waits_for_the_journeys_cron(sqlite_engine: Engine, servi
     assert due == datetime(2026, 11, 25, 15, 0, tzinfo=UTC)  # 30 days before expiry, 10:00 EST
     assert run_pass(factory, {"points_expiring": journey}, due - timedelta(seconds=20), services).total.messages == 0
     assert run_pass(factory, {"points_expiring": journey}, due + timedelta(seconds=40), services).total.messages == 1
-    assert [(m.step, m.channel) for m in recorder.sent] == [("email_30d", "email")]
+    assert [(m.step, m.channel) for m in recorder.requests] == [("email_30d", "email")]

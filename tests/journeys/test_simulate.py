@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from audiences.models import MemberStatus
 from journeys.models import Enrollment, Send
 from journeys.registry import get_journey
-from journeys.services import default_services
+from journeys.services import services_for
 from journeys.simulate import simulate
 from tests.audiences import builders as b
 
@@ -41,7 +41,7 @@ def counts(engine: Engine) -> tuple[int, int]:
 def run(engine: Engine) -> list[dict]:
     journey = get_journey("points_expiring")
     days = simulate(engine, journey, START, 40,
-                    lambda a: default_services(adapters={"email": a, "sms": a, "push": a}))
+                    lambda a: services_for(a))
     return [d.row() for d in days]
 
 

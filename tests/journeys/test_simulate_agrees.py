@@ -10,7 +10,7 @@ from sqlalchemy.orm import sessionmaker
 
 from journeys.passes import run_pass
 from journeys.registry import get_journey
-from journeys.services import default_services
+from journeys.services import services_for
 from journeys.simulate import Day, start_clocks
 from tests.journeys.recording import RecordingAdapter
 from tests.journeys.test_simulate import START, populate, run
@@ -25,7 +25,7 @@ def test_simulation_equals_a_run_that_passes_every_minute(sqlite_engine: Engine)
 
     journey = get_journey("points_expiring")
     rec = RecordingAdapter()
-    services = default_services(adapters={"email": rec, "sms": rec, "push": rec})
+    services = services_for(rec)
     factory = sessionmaker(sqlite_engine, expire_on_commit=False)
     start_clocks(factory, [journey.name], START)
     days = {START.date() + timedelta(days=i): Day(START.date() + timedelta(days=i)) for i in range(DAYS)}

@@ -252,7 +252,7 @@ def test_welcome_push_is_due_at_eleven_paris_time_across_dst(sqlite_engine: Engi
     with freeze_time("2031-06-01 12:00:00"):  # a clock far away: the engine must use the injected `now`
         stats = tick(factory, journey, now, services)
     assert stats.enrolled == 1 and stats.sent["email"] == 1
-    assert [m.step for m in recorder.sent] == ["email_welcome"]
+    assert [m.step for m in recorder.requests] == ["email_welcome"]
     with factory() as session:
         row = session.scalars(select(Enrollment)).one()
     expected = datetime.combine(change, time(11, 0), tzinfo=ZoneInfo("Europe/Paris"))
@@ -264,7 +264,7 @@ def test_welcome_push_is_due_at_eleven_paris_time_across_dst(sqlite_engine: Engi
 
     assert tick(factory, journey, expected - timedelta(minutes=1), services).advanced == 0
     assert tick(factory, journey, expected, services).sent["push"] == 1
-    assert [(m.channel, m.step) for m in recorder.sent] == [("email", "email_welcome"),
+    assert [(m.channel, m.step) for m in recorder.requests] == [("email", "email_welcome"),
                                                             ("push", "push_getting_started")]
 
 
@@ -283,7 +283,7 @@ def test_field_and_duration_deadlines_skip_stale_sends_in_the_engine(sqlite_engi
         ledger = {r.step_key: (r.status, r.reason) for r in session.scalars(select(LedgerRow))}
         row = session.scalars(select(Enrollment)).one()
     assert ledger == {"email_30d": (SendStatus.skipped, "stale"), "email_7d": (SendStatus.sent, None)}
-    assert [m.step for m in recorder.sent] == ["email_7d"]
+    assert [m.step for m in recorder.requests] == ["email_7d"]
     assert wall(row.due_at, "Europe/Paris") == local("Europe/Paris", 2027, 3, 30, 10, 0)  # type: ignore[arg-type]
 
     quick = Journey(name="quick_hello", description="test", version=1, purpose="transactional",
@@ -295,4 +295,4 @@ def test_field_and_duration_deadlines_skip_stale_sends_in_the_engine(sqlite_engi
     assert tick(factory, quick, now, services).deferred == 1
     stats = tick(factory, quick, now + timedelta(hours=2), services)
     assert stats.skipped["stale"] == 1 and stats.messages == 0
-    assert [m.step for m in recorder.sent] == ["email_7d"]
+    assert [m.step for m in recorder.requests] == ["email_7d"]

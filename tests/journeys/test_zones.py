@@ -14,9 +14,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from audiences.models import StaffRole, Store
 from journeys.dsl import Journey, email, send, sms, wait
 from journeys.engine import tick
-from journeys.models import Enrollment, Send as LedgerRow
+from journeys.models import Enrollment
+from journeys.models import Send as LedgerRow
 from journeys.registry import get_journey
-from journeys.services import default_services
+from journeys.services import services_for
 from journeys.zones import DEFAULT, NONE, OWN, STORE, resolve
 from tests.audiences import builders as b
 from tests.journeys.recording import RecordingAdapter
@@ -53,7 +54,7 @@ def run(engine: Engine, now: datetime, rec: RecordingAdapter, monkeypatch: pytes
         monkeypatch.setenv("LOYALFLOW_DEFAULT_TIME_ZONE", default)
     else:
         monkeypatch.delenv("LOYALFLOW_DEFAULT_TIME_ZONE", raising=False)
-    services = default_services(adapters={"email": rec, "sms": rec, "push": rec})
+    services = services_for(rec)
     return tick(sessionmaker(engine, expire_on_commit=False), NOTE, now, services)
 
 
@@ -147,7 +148,7 @@ def test_points_expiring_last_call_uses_the_store_zone_day(sqlite_engine: Engine
         s.commit()
     monkeypatch.delenv("LOYALFLOW_DEFAULT_TIME_ZONE", raising=False)
     rec = RecordingAdapter()
-    services = default_services(adapters={"email": rec, "sms": rec, "push": rec})
+    services = services_for(rec)
     factory = sessionmaker(sqlite_engine, expire_on_commit=False)
     journey = get_journey("points_expiring")
     tick(factory, journey, now, services)

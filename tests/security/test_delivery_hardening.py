@@ -29,7 +29,7 @@ from channels.settings import ChannelSettings
 from journeys.engine import tick
 from journeys.models import Send, SendStatus
 from journeys.registry import get_journey
-from journeys.services import default_services
+from journeys.services import services_for
 
 NOW = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)  # 10:00 in New York
 NAMES = {
@@ -62,7 +62,7 @@ def outbox_run(sqlite_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureF
     adapter = OutboxAdapter(settings)  # the wall clock: the Date must not come from it
     with caplog.at_level(logging.DEBUG):
         tick(sessionmaker(sqlite_engine, expire_on_commit=False), get_journey("welcome"), NOW,
-             default_services(adapters={"email": adapter, "sms": adapter, "push": adapter}))
+             services_for(adapter))
     with Session(sqlite_engine) as s:
         rows = {rid: (SendStatus(st).value, reason) for rid, st, reason in s.execute(
             select(Send.recipient_id, Send.status, Send.reason).where(Send.template == "welcome/email_welcome"))}
