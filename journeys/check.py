@@ -14,11 +14,11 @@ from audiences.events import PROPERTY_NAME, RESERVED_PROPERTIES, TYPE_PATTERN
 from audiences.queries import get_audience
 from channels.quiet_hours import DEFAULT_RULES, QuietWindow, rules_from_settings
 from journeys.check_timing import timing_warnings
-from templates.vocabulary import CHANNELS, PURPOSES
 from journeys.dsl import ONCE, WEEKLY, ExitWhen, FieldTime, Journey, Send, Wait, Where
 from journeys.program import JumpUnless, compile_steps, unreachable
 from journeys.registry import journey_files, load_all
 from templates.problems import Problem
+from templates.vocabulary import CHANNELS, PURPOSES
 
 _PROBE_NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
 JOURNEY_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -226,7 +226,7 @@ def _quiet_rules() -> dict[str, QuietWindow | None]:
 
 def check_journeys(files: Iterable[Path] | None = None, library: object | None = None) -> list[Problem]:
     loaded = load_all(list(files) if files is not None else journey_files())
-    problems = [Problem(p.path, p.line, p.message) for p in loaded.problems]
+    problems = list(loaded.problems)
     templates = _Templates(library)
     for journey in loaded.journeys.values():
         problems += check_journey(journey, templates)

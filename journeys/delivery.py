@@ -29,8 +29,9 @@ from sqlalchemy.orm import Session
 from audiences.models import DeviceToken, Member, Staff
 from channels.adapters.base import OutgoingMessage, ProviderConfigError
 from channels.adapters.headers import clean_text
+from channels.gate import Candidate, Defer, Skip
+from channels.gate import Send as GateSend
 from channels.settlement import fingerprint
-from channels.gate import Candidate, Defer, Send as GateSend, Skip
 from journeys import ledger as ledger_ops
 from journeys.dsl import Journey, Message, Send
 from journeys.ledger import FINAL
@@ -199,7 +200,7 @@ def deliver(session: Session, journey: Journey, step: Send, rows: Sequence[Enrol
         try:
             content = services.renderer.render(tpl_journey, tpl_step, ctx.get("locale") or "en", ctx)
         except TemplateError as exc:
-            place = ":".join(str(exc).split(":")[:2])  # file:line only: the rest may quote personal data
+            place = exc.place  # file:line only: the message may quote personal data
             log.error("ledger row %s: template %s failed at %s (%s)", ledger_id, message.template, place,
                       type(exc).__name__)
             reason = RENDER_REASONS.get(type(exc).__name__, "render_error")

@@ -12,8 +12,9 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from audiences.errors import LoyalflowError
+from audiences.errors import LoyalflowError, PlacedError
 from journeys.dsl import Journey
+from templates.problems import Problem
 
 DEFINITIONS = Path(__file__).parent / "definitions"
 
@@ -22,21 +23,14 @@ class UnknownJourney(LoyalflowError):
     """A journey name that no file defines; the message lists the known ones."""
 
 
-class JourneyLoadError(LoyalflowError):
-    """A journey file failed to load; the message names the file and line."""
-
-
-@dataclass(frozen=True)
-class LoadProblem:
-    path: str
-    line: int | None
-    message: str
+class JourneyLoadError(PlacedError):
+    """A journey file failed to load; names the file and line."""
 
 
 @dataclass
 class Loaded:
     journeys: dict[str, Journey] = field(default_factory=dict)
-    problems: list[LoadProblem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
 
 
 def journey_files() -> list[Path]:
@@ -51,7 +45,7 @@ def _load_file(path: Path) -> Journey:
     spec.loader.exec_module(module)
     journey = getattr(module, "JOURNEY", None)
     if not isinstance(journey, Journey):
-        raise JourneyLoadError(f"{path}:1: defines no `JOURNEY = Journey(...)`")
+        raise JourneyLoadError(str(path), 1, "defines no `JOURNEY = Journey(...)`")
     return journey
 
 
@@ -61,19 +55,19 @@ def load_all(files: list[Path] | None = None) -> Loaded:
         try:
             journey = _load_file(path)
         except SyntaxError as exc:
-            loaded.problems.append(LoadProblem(str(path), exc.lineno, f"syntax error: {exc.msg}"))
+            loaded.problems.append(Problem(str(path), exc.lineno, f"syntax error: {exc.msg}"))
             continue
         except JourneyLoadError as exc:
-            loaded.problems.append(LoadProblem(str(path), 1, str(exc).split(": ", 1)[-1]))
+            loaded.problems.append(Problem.of(exc))
             continue
         except Exception as exc:  # a broken journey must not hide the others
             frames = [f for f in traceback.extract_tb(exc.__traceback__) if f.filename == str(path)]
             line = frames[-1].lineno if frames else None
-            loaded.problems.append(LoadProblem(str(path), line, f"{type(exc).__name__}: {exc}"))
+            loaded.problems.append(Problem(str(path), line, f"{type(exc).__name__}: {exc}"))
             continue
         if journey.name in loaded.journeys:
             first = loaded.journeys[journey.name].where
-            loaded.problems.append(LoadProblem(journey.where.path, journey.where.line,
+            loaded.problems.append(Problem(journey.where.path, journey.where.line,
                                                f"duplicate journey name {journey.name!r} (also defined at {first})"))
             continue
         loaded.journeys[journey.name] = journey
@@ -90,7 +84,7 @@ def journeys() -> dict[str, Journey]:
         _cache = load_all()
     if _cache.problems:
         p = _cache.problems[0]
-        raise JourneyLoadError(f"{p.path}:{p.line or 1}: {p.message} (run `loyalflow check` for all problems)")
+        raise JourneyLoadError(p.path, p.line or 1, f"{p.message} (run `loyalflow check` for all problems)")
     return _cache.journeys
 
 

@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from audiences.errors import LoyalflowError
+from audiences.errors import PlacedError
 
 
-class TemplateError(LoyalflowError):
+class TemplateError(PlacedError):
     """A template could not be loaded, compiled or rendered; `path:line: message` in one line."""
-
-    def __init__(self, path: str, line: int | None, message: str) -> None:
-        self.path = path
-        self.line = line
-        self.message = message
-        where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {message}")
 
 
 class TemplateNotFound(TemplateError):
