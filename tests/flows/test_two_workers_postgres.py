@@ -32,26 +32,36 @@ except LockHeld:
 """
 
 
-@pytest.mark.postgres
-@pytest.mark.slow
-def test_two_workers_same_journey_no_duplicates(postgres_engine: Engine, tmp_path: Path) -> None:
+def _members(engine: Engine, count: int) -> None:
     b.reset_ids()
-    with Session(postgres_engine, expire_on_commit=False) as s:
+    with Session(engine, expire_on_commit=False) as s:
         b.tiers(s)
-        for i in range(1, 801):
+        for i in range(1, count + 1):
             b.member(s, i, enrolled_at=NOW - timedelta(hours=1 + i % 50))
         s.commit()
-    url = postgres_engine.url.render_as_string(hide_password=False)
+
+
+def _run_two(engine: Engine, tmp_path: Path, script: str, timeout: int) -> list[tuple[str, str]]:
+    """Two worker processes on the same database and outbox; both must succeed."""
+    url = engine.url.render_as_string(hide_password=False)
     workers = []
     for n in range(2):
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
         env.update({"LOYALFLOW_DATABASE_URL": url, "LOYALFLOW_OUTBOX_DIR": str(tmp_path / "outbox"),
                     "PREFECT_HOME": str(tmp_path / f"prefect-{n}"), "DO_NOT_TRACK": "1",
                     "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
-        workers.append(subprocess.Popen([sys.executable, "-c", WORKER, NOW.isoformat()], env=env,
+        workers.append(subprocess.Popen([sys.executable, "-c", script, NOW.isoformat()], env=env,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outputs = [w.communicate(timeout=300) for w in workers]
+    outputs = [w.communicate(timeout=timeout) for w in workers]
     assert all(w.returncode == 0 for w in workers), outputs
+    return outputs
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_two_workers_same_journey_no_duplicates(postgres_engine: Engine, tmp_path: Path) -> None:
+    _members(postgres_engine, 800)
+    outputs = _run_two(postgres_engine, tmp_path, WORKER, timeout=900)
     mails = list((tmp_path / "outbox" / "email").glob("*.eml"))
     with Session(postgres_engine) as s:
         sent = s.scalars(select(Send.id).where(Send.status == SendStatus.sent)).all()
@@ -77,23 +87,8 @@ print(loyalflow_pass(sys.argv[1], chunk_size=150)["totals"])
 def test_two_passes_at_once_send_each_step_once(postgres_engine: Engine, tmp_path: Path) -> None:
     """Two runs of the production pass overlapping (two servers, or a manual run beside the scheduled one):
     the journey clock lets one of them enroll, the claims split the advance, nobody gets a step twice."""
-    b.reset_ids()
-    with Session(postgres_engine, expire_on_commit=False) as s:
-        b.tiers(s)
-        for i in range(1, 601):
-            b.member(s, i, enrolled_at=NOW - timedelta(hours=1 + i % 50))
-        s.commit()
-    url = postgres_engine.url.render_as_string(hide_password=False)
-    workers = []
-    for n in range(2):
-        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-        env.update({"LOYALFLOW_DATABASE_URL": url, "LOYALFLOW_OUTBOX_DIR": str(tmp_path / "outbox"),
-                    "PREFECT_HOME": str(tmp_path / f"prefect-{n}"), "DO_NOT_TRACK": "1",
-                    "PREFECT_SERVER_ANALYTICS_ENABLED": "false"})
-        workers.append(subprocess.Popen([sys.executable, "-c", PASS_WORKER, NOW.isoformat()], env=env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
-    outputs = [w.communicate(timeout=900) for w in workers]
-    assert all(w.returncode == 0 for w in workers), outputs
+    _members(postgres_engine, 600)
+    _run_two(postgres_engine, tmp_path, PASS_WORKER, timeout=900)
     with Session(postgres_engine) as s:
         sent = s.scalars(select(Send.id).where(Send.status == SendStatus.sent)).all()
         pairs = s.execute(select(Send.enrollment_id, Send.step_key, func.count()).group_by(
