@@ -1,5 +1,2 @@
-"""Provider webhooks, unsubscribe and preference pages: the ASGI app behind `loyalflow serve`."""
-
-from channels.webhooks.app import create_app
-
-__all__ = ["create_app"]
+"""Provider webhooks, unsubscribe and preference pages, events: the ASGI app behind `loyalflow serve`
+(`channels.webhooks.app.create_app`)."""

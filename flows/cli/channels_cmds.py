@@ -36,7 +36,7 @@ def serve(
     """Serve the SendGrid and Twilio webhooks, the unsubscribe endpoint and preference pages."""
     import uvicorn
 
-    from channels.webhooks import create_app
+    from channels.webhooks.app import create_app
 
     settings = channel_settings()
     engine = require_current(make_engine())

@@ -92,7 +92,7 @@ def serve_forever(url: str, port: int) -> None:
 
     from audiences.db import make_engine
     from channels.settings import channel_settings
-    from channels.webhooks import create_app
+    from channels.webhooks.app import create_app
 
     uvicorn.run(create_app(make_engine(url), channel_settings()), host="127.0.0.1", port=port, log_level="warning",
                 access_log=False)
@@ -162,7 +162,7 @@ def latency(layout: str, count: int, gap: float) -> dict[str, Any]:
             if layout == "one-process":
                 import uvicorn
 
-                from channels.webhooks import create_app
+                from channels.webhooks.app import create_app
 
                 port = free_port()
                 server = uvicorn.Server(uvicorn.Config(create_app(engine, channel_settings()), host="127.0.0.1",

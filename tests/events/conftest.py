@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from audiences.models import Event, Member
 from channels.settings import ChannelSettings
-from channels.webhooks import create_app
+from channels.webhooks.app import create_app
 from journeys.models import Enrollment, Send
 from journeys.services import Services, services_for
 from tests.journeys.recording import RecordingAdapter

@@ -26,7 +26,7 @@ from audiences.db import session_scope
 from audiences.errors import LoyalflowError
 from channels.errors import ProviderConfigError
 from channels.settings import ChannelSettings
-from channels.webhooks import create_app
+from channels.webhooks.app import create_app
 from tests.channels.conftest import add_members
 from tests.channels.test_webhooks import (
     AUTH_TOKEN,

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 from audiences.db import session_scope
 from audiences.models import Member
 from channels.settings import ChannelSettings
-from channels.webhooks import create_app
+from channels.webhooks.app import create_app
 from tests.support.webhook_signing import AUTH_TOKEN, PUBLIC_KEY
 
 with warnings.catch_warnings():  # Starlette suggests httpx2 for its test client; httpx is what we ship

@@ -14,7 +14,7 @@ from channels.consent import current_consent
 from channels.policy import ConsentState
 from channels.settings import ChannelSettings
 from channels.unsubscribe import preferences_url, unsubscribe_url
-from channels.webhooks import create_app
+from channels.webhooks.app import create_app
 from tests.security.conftest import BASE, NOW
 from tests.security.test_webhook_endpoints import counts
 

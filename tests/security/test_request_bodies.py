@@ -22,7 +22,7 @@ from flows import migrate
 
 from channels.settings import ChannelSettings
 from channels.unsubscribe import preferences_url, unsubscribe_url
-from channels.webhooks import create_app
+from channels.webhooks.app import create_app
 from tests.security.asgi import call
 from tests.security.conftest import BASE, NOW
 from tests.security.test_webhook_endpoints import counts

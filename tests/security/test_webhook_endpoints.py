@@ -27,7 +27,8 @@ def counts(engine: Engine) -> tuple[int, int, int]:
 
 
 def test_endpoints_are_module_level_and_read_their_dependencies_from_app_state(sqlite_engine: Engine, hook_settings: ChannelSettings) -> None:
-    from channels.webhooks import create_app, endpoints, receipts
+    from channels.webhooks import endpoints, receipts
+    from channels.webhooks.app import create_app
 
     app = create_app(sqlite_engine, hook_settings)
     assert app.state.engine is sqlite_engine and app.state.settings is hook_settings
