@@ -27,7 +27,7 @@ from starlette.routing import Route
 from twilio.request_validator import RequestValidator
 
 from channels.settings import ChannelSettings
-from channels.webhooks import endpoints
+from channels.webhooks import endpoints, page_endpoints
 from channels.webhooks.events_api import event_routes
 from channels.webhooks.sendgrid_events import SendGridVerifier
 
@@ -50,12 +50,12 @@ def create_app(engine: Engine, settings: ChannelSettings, *, clock: Callable[[],
             Route("/webhooks/sendgrid/events", endpoints.sendgrid_events, methods=["POST"]),
             Route("/webhooks/twilio/status", endpoints.twilio_status, methods=["POST"]),
             Route("/webhooks/twilio/inbound", endpoints.twilio_inbound, methods=["POST"]),
-            Route("/unsubscribe/{recipient_id}/{token}", endpoints.unsubscribe, methods=["GET", "POST"]),
-            Route("/preferences/{recipient_id}/{token}", endpoints.preferences, methods=["GET", "POST"]),
+            Route("/unsubscribe/{recipient_id}/{token}", page_endpoints.unsubscribe, methods=["GET", "POST"]),
+            Route("/preferences/{recipient_id}/{token}", page_endpoints.preferences, methods=["GET", "POST"]),
             Route("/healthz", endpoints.healthz, methods=["GET"]),
             *event_routes(engine, clock=clock),  # POST /v1/events: member events (channels/webhooks/events_api.py)
         ],
-        exception_handlers={HTTPException: endpoints.refused_page},
+        exception_handlers={HTTPException: page_endpoints.refused_page},
     )
     app.router.redirect_slashes = False
     app.state.engine = engine
