@@ -3,46 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timezone
 from pathlib import Path
 
 import freezegun
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from audiences.db import session_scope
-from audiences.models import Member, Staff, StaffRole
-from pydantic import SecretStr
-
 from channels.settings import ChannelSettings
-
-T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-
-
-def add_members(session: Session, count: int, start_id: int = 1) -> list[int]:
-    ids = list(range(start_id, start_id + count))
-    session.add_all(
-        Member(
-            id=i,
-            first_name=f"M{i}",
-            email=f"member{i}@example.com",
-            phone="+12015550123",
-            locale="en",
-            time_zone="America/New_York",
-            country="US",
-            enrolled_at=T0,
-        )
-        for i in ids
-    )
-    session.flush()
-    return ids
-
-
-def add_staff(session: Session, staff_id: int = 1) -> int:
-    session.add(Staff(id=staff_id, first_name="S", last_name="T", role=StaffRole.associate, email="s@example.com"))
-    session.flush()
-    return staff_id
 
 
 @pytest.fixture()
@@ -70,18 +40,9 @@ def settings(tmp_path: Path) -> ChannelSettings:
 
 # --- fake providers and adapters pointed at them ------------------------------------------------
 
+from tests.channels.people import T0, SleepRecorder, add_members, add_staff  # noqa: F401 - used by fixtures here
 from tests.support.fake_providers import FakeFcm, FakeSendGrid, FakeTwilio  # noqa: E402
 from tests.support.fake_providers.service_account import write_service_account  # noqa: E402
-
-
-class SleepRecorder:
-    """Stands in for waiting between retries: records each delay, returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 @pytest.fixture()

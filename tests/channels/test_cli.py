@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from audiences.db import session_scope
 from channels.models import ConsentEvent
 from flows.cli import main
-from tests.channels.conftest import add_members
+from tests.channels.people import add_members
 
 
 def test_consent_import_reports_bad_lines_and_keeps_good_rows(

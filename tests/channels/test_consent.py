@@ -13,7 +13,7 @@ from channels.consent import current_consent, import_consent_csv, record_consent
 from channels.errors import ConsentImportError
 from channels.models import ConsentEvent
 from channels.policy import ConsentState
-from tests.channels.conftest import T0, add_members, add_staff
+from tests.channels.people import T0, add_members, add_staff
 
 
 def test_latest_event_wins_per_person_channel_and_purpose(any_session: Session) -> None:

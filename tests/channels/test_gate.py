@@ -10,7 +10,7 @@ from channels.consent import record_consent, suppress
 from channels.gate import Candidate, Defer, Send, Skip, evaluate
 from channels.policy import SkipReason
 from channels.settings import ChannelSettings
-from tests.channels.conftest import T0, add_members, add_staff
+from tests.channels.people import T0, add_members, add_staff
 
 NOON_NY = datetime(2026, 11, 23, 17, 0, tzinfo=timezone.utc)  # 12:00 in New York
 NIGHT_NY = datetime(2026, 11, 24, 3, 0, tzinfo=timezone.utc)  # 22:00 in New York

@@ -30,7 +30,7 @@ from channels.feedback import apply_delivery_results
 from channels.ratelimit import TokenBucket
 from channels.settings import ChannelSettings
 from channels.settlement import fingerprint, fingerprint_text
-from tests.channels.conftest import T0, SleepRecorder, add_members
+from tests.channels.people import T0, SleepRecorder, add_members
 from tests.channels.messages import email, push, sms
 from tests.support.fake_providers import FakeFcm, FakeSendGrid, FakeTwilio, Fault, quota_exceeded, twilio_error, unavailable
 from tests.support.fake_providers import sendgrid as sg_fake

@@ -24,7 +24,7 @@ from channels.policy import ConsentState
 from channels.settings import ChannelSettings
 from channels.unsubscribe import make_token, preferences_url, signed_links, unsubscribe_url
 from channels.webhooks.app import create_app
-from tests.channels.conftest import T0, add_members
+from tests.channels.people import T0, add_members
 from tests.support.webhook_signing import AUTH_TOKEN, PUBLIC_KEY, ec_key, sendgrid_headers
 from tests.support.webhook_signing import twilio_post as signed_twilio_post
 

@@ -13,7 +13,7 @@ from sqlalchemy import text
 from audiences.db import make_engine, session_scope
 from flows import migrate
 from tests.audiences import builders as b
-from tests.cli.conftest import assert_one_error_line, run_cli
+from tests.cli.running import assert_one_error_line, run_cli
 
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 HOSTILE = "Ann\x1b]0;owned\x07\x1b[2J\x9b31m"

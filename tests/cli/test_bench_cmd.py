@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import run_cli
+from tests.cli.running import run_cli
 
 
 def test_small_by_default() -> None:

@@ -21,7 +21,7 @@ from journeys.engine import tick
 from journeys.registry import get_journey, journeys
 from journeys.services import services_for
 from tests.audiences import builders as b
-from tests.cli.conftest import run_cli
+from tests.cli.running import run_cli
 from tests.journeys.recording import RecordingAdapter
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=timezone.utc)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import assert_one_error_line, run_cli
+from tests.cli.running import assert_one_error_line, run_cli
 
 MISTAKES = [
     (("simulate", "win_back", "--strat", "2026-10-01"), ("No such option: --strat", "--start")),

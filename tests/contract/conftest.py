@@ -15,16 +15,13 @@ from __future__ import annotations
 import copy
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.contract.prism import Prism, free_port, in_ci, prism_binary  # noqa: F401 - used here
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -44,17 +41,6 @@ def load_spec(name: str) -> dict[str, Any]:
     return json.loads(path.read_text(encoding="utf-8"))
 SENDGRID_PATH = "/v3/mail/send"
 TWILIO_PATH = "/2010-04-01/Accounts/{AccountSid}/Messages.json"
-
-
-def in_ci() -> bool:
-    return bool(os.environ.get("CI")) or os.environ.get("LOYALFLOW_REQUIRE_POSTGRES") == "1"
-
-
-def prism_binary() -> str | None:
-    local = HERE / "node_modules" / ".bin" / "prism"
-    if local.exists():
-        return str(local)
-    return shutil.which("prism")
 
 
 def patch_sendgrid(spec: dict[str, Any]) -> dict[str, Any]:
@@ -79,51 +65,6 @@ def patch_twilio(spec: dict[str, Any]) -> dict[str, Any]:
     media = schema["properties"]["MediaUrl"]
     schema["properties"]["MediaUrl"] = {"anyOf": [media, media["items"]], "description": media.get("description", "")}
     return spec
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Prism:
-    def __init__(self, spec_path: Path, log_path: Path) -> None:
-        binary = prism_binary()
-        if binary is None:
-            if in_ci():
-                pytest.fail("Prism not installed: run `npm ci` in tests/contract")
-            pytest.skip("Prism not installed (run `npm install` in tests/contract)")
-        self.port = _free_port()
-        self.log_path = log_path
-        self.log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [binary, "mock", "-h", "127.0.0.1", "-p", str(self.port), str(spec_path)],
-            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    break
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"prism did not start: {log_path.read_text(errors='replace')[-2000:]}")
-                time.sleep(0.2)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # prism's own process group, started above
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-        self.log.close()
 
 
 def _serve(tmp: Path, name: str, spec: dict[str, Any]) -> Iterator[Prism]:

@@ -16,7 +16,7 @@ from channels.adapters.twilio import TwilioAdapter
 from channels.ratelimit import TokenBucket
 from channels.settings import ChannelSettings
 from tests.channels.messages import email, sms
-from tests.contract.conftest import Prism
+from tests.contract.prism import Prism
 
 ACCOUNT_SID = "AC" + "a" * 32
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from audiences.events import add_wake_listener
 from audiences.models import Event
 from channels.webhooks import events_api
-from tests.events.conftest import AUTH, KEY, NOW, add_members, counts, purchase
+from tests.events.events_data import AUTH, KEY, NOW, add_members, counts, purchase
 
 
 def test_no_key_configured_answers_503_and_stores_nothing(sqlite_engine: Engine, client_for) -> None:  # type: ignore[no-untyped-def]

@@ -15,7 +15,7 @@ from audiences.events import ingest
 from journeys.models import Enrollment
 from journeys.registry import get_journey
 from journeys.triggers import enroll_triggered
-from tests.events.conftest import NOW, add_members, factory, purchase
+from tests.events.events_data import NOW, add_members, factory, purchase
 
 JOURNEY = get_journey("first_purchase")
 

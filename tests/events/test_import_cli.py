@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from audiences.models import Event
 from flows.cli import app
-from tests.events.conftest import add_members, purchase
+from tests.events.events_data import add_members, purchase
 
 RECENT = datetime.now(timezone.utc) - timedelta(hours=1)  # the command checks times against the wall clock
 

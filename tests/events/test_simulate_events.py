@@ -21,7 +21,7 @@ from journeys.registry import get_journey
 from journeys.services import default_services, services_for
 from journeys.simulate import Day
 from journeys.stats import TickStats
-from tests.events.conftest import AUTH, purchase
+from tests.events.events_data import AUTH, purchase
 
 START = datetime(2026, 12, 1, tzinfo=timezone.utc)
 DAYS = 5

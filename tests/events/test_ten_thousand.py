@@ -16,7 +16,7 @@ from audiences.models import Event
 from journeys.models import Enrollment, Send, SendStatus
 from journeys.passes import run_pass
 from journeys.registry import get_journey
-from tests.events.conftest import AUTH, NOW, add_members, factory, purchase
+from tests.events.events_data import AUTH, NOW, add_members, factory, purchase
 
 TOTAL, MEMBERS, BATCH = 10_000, 2_000, 500
 INVALID = [  # (fault, field the error must name)

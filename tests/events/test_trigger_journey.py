@@ -18,7 +18,7 @@ from journeys.models import Enrollment, EnrollmentStatus, Send, SendStatus
 from journeys.registry import get_journey
 from journeys.triggers import enroll_triggered, newest_unread
 from templates import TemplateLibrary
-from tests.events.conftest import NOW, add_members, factory, purchase
+from tests.events.events_data import NOW, add_members, factory, purchase
 
 JOURNEY = get_journey("first_purchase")
 

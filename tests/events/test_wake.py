@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from audiences.events import ingest
 from flows import scheduler
 from journeys.registry import get_journey
-from tests.events.conftest import AUTH, NOW, add_members, purchase
+from tests.events.events_data import AUTH, NOW, add_members, purchase
 
 PATIENCE = 120.0  # seconds: generous on a loaded machine; the point is that no minute tick is involved
 

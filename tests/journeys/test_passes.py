@@ -21,7 +21,7 @@ from journeys.passes import advance_due, due_journeys, enroll_due, next_due, run
 from journeys.registry import get_journey, journeys
 from journeys.services import Services
 from tests.audiences import builders as b
-from tests.journeys.conftest import Recorder
+from channels.adapters import MemoryAdapter as Recorder
 
 UTC = timezone.utc
 FIRE = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # 10:00 in New York

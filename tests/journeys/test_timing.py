@@ -18,7 +18,7 @@ from journeys.registry import get_journey
 from journeys.services import Services
 from journeys.timing import at_local, deadline, wait_target, zone_of
 from tests.audiences import builders
-from tests.journeys.conftest import Recorder
+from channels.adapters import MemoryAdapter as Recorder
 
 UTC = timezone.utc
 H = timedelta(hours=1)

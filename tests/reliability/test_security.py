@@ -27,7 +27,7 @@ from audiences.errors import LoyalflowError
 from channels.errors import ProviderConfigError
 from channels.settings import ChannelSettings
 from channels.webhooks.app import create_app
-from tests.channels.conftest import add_members
+from tests.channels.people import add_members
 from tests.channels.test_webhooks import (
     AUTH_TOKEN,
     PUBLIC_KEY,

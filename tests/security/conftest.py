@@ -4,31 +4,20 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
-from datetime import datetime, timezone
 
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import Engine
 
 from audiences.db import session_scope
-from audiences.models import Member
 from channels.settings import ChannelSettings
 from channels.webhooks.app import create_app
+from tests.security.people import BASE, NOW, add_member  # noqa: F401 - used by fixtures here
 from tests.support.webhook_signing import AUTH_TOKEN, PUBLIC_KEY
 
 with warnings.catch_warnings():  # Starlette suggests httpx2 for its test client; httpx is what we ship
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
-
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
-BASE = "https://loyalflow.test"
-
-
-def add_member(session, member_id: int, phone: str | None = "+12015550123", locale: str = "en") -> int:  # type: ignore[no-untyped-def]
-    session.add(Member(id=member_id, first_name=f"M{member_id}", email=f"member{member_id}@example.com", phone=phone,
-                       locale=locale, time_zone="America/New_York", country="US", enrolled_at=NOW))
-    session.flush()
-    return member_id
 
 
 @pytest.fixture()

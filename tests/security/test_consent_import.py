@@ -16,7 +16,7 @@ from channels.consent import current_consent, import_consent_csv
 from channels.errors import ConsentImportError
 from channels.models import ConsentEvent
 from channels.policy import ConsentState
-from tests.security.conftest import NOW, add_member
+from tests.security.people import NOW, add_member
 
 HEADER = b"recipient_id,channel,purpose,action,occurred_at\n"
 

@@ -15,7 +15,7 @@ from channels.policy import ConsentState
 from channels.settings import ChannelSettings
 from channels.unsubscribe import preferences_url, unsubscribe_url
 from channels.webhooks.app import create_app
-from tests.security.conftest import BASE, NOW
+from tests.security.people import BASE, NOW
 from tests.security.test_webhook_endpoints import counts
 
 PAGE_HEADERS = {
@@ -83,7 +83,7 @@ def test_member_pages_speak_the_members_language_with_the_programs_name(sqlite_e
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
-    from tests.security.conftest import add_member
+    from tests.security.people import add_member
 
     with session_scope(sqlite_engine) as s:
         for member_id, locale in ((1, "en"), (2, "fr-CA"), (3, "de"), (4, "es"), (5, "pt-BR")):

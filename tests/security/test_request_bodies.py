@@ -24,7 +24,7 @@ from channels.settings import ChannelSettings
 from channels.unsubscribe import preferences_url, unsubscribe_url
 from channels.webhooks.app import create_app
 from tests.security.asgi import call
-from tests.security.conftest import BASE, NOW
+from tests.security.people import BASE, NOW
 from tests.security.test_webhook_endpoints import counts
 from tests.support.webhook_signing import AUTH_TOKEN, PUBLIC_KEY, sendgrid_headers
 

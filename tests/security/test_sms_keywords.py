@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from audiences.db import session_scope
 from channels.consent import current_consent, record_consent, suppressed_addresses
 from channels.policy import ConsentState
-from tests.security.conftest import BASE, NOW, add_member
+from tests.security.people import BASE, NOW, add_member
 from tests.support.webhook_signing import twilio_post
 
 SHARED = "+12015550123"  # members 1, 2 and 3 of the `client` fixture

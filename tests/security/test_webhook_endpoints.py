@@ -14,7 +14,7 @@ from channels.models import ConsentEvent, DeliveryEvent, Suppression
 from channels.policy import ConsentState
 from channels.settings import ChannelSettings
 from channels.unsubscribe import unsubscribe_url
-from tests.security.conftest import BASE, NOW
+from tests.security.people import BASE, NOW
 from tests.support.webhook_signing import SIGNATURE_HEADER, malleate, sendgrid_headers
 
 

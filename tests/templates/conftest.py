@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from templates.library import TemplateLibrary
+from tests.templates.library_builder import EMAIL, MakeLibrary  # noqa: F401 - used by fixtures here
 
 CORPUS = Path(__file__).parents[2] / ".." / "shared" / "mjml-corpus"
 
@@ -25,9 +25,6 @@ def corpus() -> Path:
     return CORPUS.resolve()
 
 
-MakeLibrary = Callable[[dict[str, str]], Path]
-
-
 @pytest.fixture()
 def make_library(tmp_path: Path) -> MakeLibrary:
     """Write {relative path: text} under a fresh root and return the root."""
@@ -43,21 +40,3 @@ def make_library(tmp_path: Path) -> MakeLibrary:
     return make
 
 
-EMAIL = """---
-purpose: marketing
-subject: Hello {{ first_name or 'there' }}
-preheader: {{ points|number }} points
----
-<mjml>
-  <mj-body>
-    <mj-section>
-      <mj-column>
-        <mj-text>
-          <p>Hi {{ first_name }}, you have {{ points|number }} points.</p>
-          <p><a href="{{ links.unsubscribe_url }}">Unsubscribe</a> <a href="{{ links.preferences_url }}">Preferences</a></p>
-        </mj-text>
-      </mj-column>
-    </mj-section>
-  </mj-body>
-</mjml>
-"""

@@ -11,7 +11,7 @@ from templates import TemplateError
 from templates.checks import check_templates
 from templates.library import TemplateLibrary
 from templates.problems import Problem
-from tests.templates.conftest import EMAIL, MakeLibrary
+from tests.templates.library_builder import EMAIL, MakeLibrary
 
 J = "points_expiring"  # a journey with a sample context (points, balance, expires_at, ...)
 
