@@ -14,6 +14,7 @@ mail in simulated time.
 
 from __future__ import annotations
 
+import base64
 import fcntl
 import json
 import logging
@@ -47,6 +48,18 @@ def _header(value: str, utf8: bool = False) -> str | Header:
     """A cleaned header value; RFC 2047-encoded when not ASCII, unless the message is SMTPUTF8."""
     value = clean_text(value)
     return value if utf8 or value.isascii() else Header(value, "utf-8")
+
+
+def _boundary(ledger_id: int) -> str:
+    return f"===============loyalflow{ledger_id:012d}=="
+
+
+def _folded(name: str, value: str) -> str:
+    """A header value as the email package writes it: as is when short ASCII, else RFC 2047 words
+    (UTF-8) folded at 78 columns."""
+    if value.isascii() and len(name) + 2 + len(value) <= 78:
+        return value
+    return Header(value, "utf-8" if not value.isascii() else "us-ascii", header_name=name).encode(linesep="\n")
 
 
 class OutboxAdapter:
@@ -114,13 +127,49 @@ class OutboxAdapter:
         email.attach(MIMEText(content.html, "html", "utf-8"))
         return email
 
+    def email_bytes(self, message: OutgoingMessage) -> tuple[bytes, str]:
+        """The .eml and its Message-ID. Written directly when every header is ASCII (the usual case):
+        the same message `build_email` describes, without the email package re-parsing and re-folding
+        18 headers (about two thirds of the outbox's time); an SMTPUTF8 message goes the long way."""
+        content = message.content
+        if not isinstance(content, RenderedEmail):
+            raise MessageRejected(message.ledger_id, "wrong_content", "email channel needs a RenderedEmail")
+        to = encode_address(message.ledger_id, message.to, smtputf8=True)
+        if not to.isascii():  # an SMTPUTF8 address (RFC 6532) is written as UTF-8 headers
+            email = self.build_email(message)
+            return email.as_bytes(policy=SMTPUTF8), str(email["Message-ID"]).strip().strip("<>")
+        message_id = make_msgid(f"ledger-{message.ledger_id}", domain=self.settings.email_from.split("@")[-1])
+        headers = [
+            ("Content-Type", f'multipart/alternative; boundary="{_boundary(message.ledger_id)}"'),
+            ("MIME-Version", "1.0"),
+            ("From", formataddr((clean_text(self.settings.email_from_name), self.settings.email_from), "utf-8")),
+            ("To", to),
+            ("Subject", _folded("Subject", clean_text(content.subject))),
+            ("Date", format_datetime(self._now(message))),
+            ("Message-ID", message_id),
+            ("X-Loyalflow-Ledger-Id", str(message.ledger_id)),
+            ("X-Loyalflow-Journey", message.journey),
+            ("X-Loyalflow-Step", message.step),
+            ("X-Loyalflow-Purpose", message.purpose),
+        ]
+        if message.categories:
+            headers.append(("X-Loyalflow-Categories", ", ".join(message.categories)))
+        headers += list(unsubscribe_headers(message).items())
+        boundary = _boundary(message.ledger_id)
+        out = [f"{name}: {value}\n".encode("ascii") for name, value in headers]
+        out.append(b"\n")
+        for subtype, body in (("plain", content.text), ("html", content.html)):
+            out.append(f'--{boundary}\nContent-Type: text/{subtype}; charset="utf-8"\nMIME-Version: 1.0\n'
+                       f"Content-Transfer-Encoding: base64\n\n".encode("ascii"))
+            out.append(base64.encodebytes(body.encode("utf-8")))
+        out.append(f"\n--{boundary}--\n".encode("ascii"))
+        return b"".join(out), message_id.strip("<>")
+
     def _write_email(self, message: OutgoingMessage) -> str:
-        email = self.build_email(message)
+        data, message_id = self.email_bytes(message)
         folder = self.root / "email"
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{message.ledger_id:012d}.eml"
-        # an SMTPUTF8 address (RFC 6532) is written as UTF-8; everything else stays 7-bit headers
-        data = email.as_bytes() if str(email["To"]).isascii() else email.as_bytes(policy=SMTPUTF8)
         fd, temp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".eml")
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -129,7 +178,7 @@ class OutboxAdapter:
         except BaseException:
             Path(temp).unlink(missing_ok=True)
             raise
-        return str(email["Message-ID"]).strip().strip("<>")
+        return message_id
 
     def _append_line(self, message: OutgoingMessage) -> str:
         content = message.content

@@ -105,3 +105,27 @@ def test_one_bad_message_fails_alone_with_its_reason_and_the_date_is_the_engine_
     fifth = message_from_bytes((folder / "000000000005.eml").read_bytes(), policy=policy.SMTPUTF8)
     assert fifth["To"] == "zoë@xn--r8jz45g.jp"
     assert sorted(p.name for p in folder.iterdir()) == ["000000000001.eml", "000000000002.eml", "000000000005.eml"]
+
+
+def test_the_written_eml_is_the_message_build_email_describes(settings: ChannelSettings) -> None:
+    """The .eml is written without the email package's re-folding; a mail reader sees the same message."""
+    adapter = outbox(settings)
+    subjects = ["We miss you, Ana", "Zoë, 20 % de réduction 🎉 — جديد", "A long ASCII subject " * 6]
+    for n, subject in enumerate(subjects, start=1):
+        base = email(100 + n)
+        message = dataclasses.replace(base, content=dataclasses.replace(base.content, subject=subject,
+                                                                        text="Hallo Zoë\n" * 40,
+                                                                        html="<p>Zoë</p>" * 200))
+        fast, message_id = adapter.email_bytes(message)
+        slow = adapter.build_email(message).as_bytes()
+        a, b = (message_from_bytes(x, policy=policy.default) for x in (fast, slow))
+        assert max(len(line) for line in fast.split(b"\n")) <= 998  # RFC 5322's hard limit
+        assert all(len(line) <= 78 for line in fast.split(b"\n") if line.startswith((b"Subject:", b" =?")))
+        for name in ("From", "To", "Subject", "Date", "List-Unsubscribe", "List-Unsubscribe-Post",
+                     "X-Loyalflow-Ledger-Id", "X-Loyalflow-Journey", "X-Loyalflow-Step", "X-Loyalflow-Purpose",
+                     "X-Loyalflow-Categories", "MIME-Version"):
+            assert a[name] == b[name], name
+        assert a["Subject"] == subject.strip() and a["Message-ID"].strip("<>") == message_id
+        assert a.get_content_type() == b.get_content_type() == "multipart/alternative"
+        assert [(p.get_content_type(), p.get_content()) for p in a.iter_parts()] == \
+            [(p.get_content_type(), p.get_content()) for p in b.iter_parts()]
