@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audiences.errors import LoyalflowError
 from channels.adapters.base import DeliveryStatus
+from channels.adapters.breaker import CircuitBreaker
 from channels.adapters.sendgrid import SendGridAdapter
 from channels.adapters.twilio import TwilioAdapter
 from channels.ratelimit import TokenBucket
@@ -246,7 +247,10 @@ def test_a_provider_that_is_down_stops_the_run_after_a_bounded_number_of_tries(s
     base_url = down.base_url
     down.stop()  # nothing listens there any more: connection refused
     settings = sendgrid_settings(base_url, request_timeout_seconds=0.2, concurrency=4)
-    adapter = CountingAdapter(sendgrid_adapter(settings))
+    # a cool-down longer than any loaded run, so no half-open trial falls inside this tick (the trial
+    # itself is tested with an injected clock in tests/channels/test_provider_adapters.py)
+    adapter = CountingAdapter(SendGridAdapter(settings, bucket=TokenBucket(100_000.0, 1_000.0),
+                                              breaker=CircuitBreaker(cooldown=3600.0)))
     factory = sessionmaker(sqlite_engine, expire_on_commit=False)
     stopped: Exception | None = None
     try:
