@@ -175,7 +175,7 @@ def run_demo(folder: Path, members: int, days: int, seed: int, today: datetime,
 
         start = today - timedelta(days=days)
         with runtime.listening(progress):
-            results = simulate_program(start.isoformat(), days)
+            results = simulate_program(start.isoformat(), days, replay_purchases=True)
         seconds["journeys"] = time.perf_counter() - started
 
     progress("writing the report")

@@ -108,23 +108,31 @@ def tick_all(now: str | None = None, chunk_size: int = DEFAULT_CHUNK) -> dict[st
 
 
 @task(name="simulated-day")
-def day_task(day: str, names: list[str]) -> dict[str, dict[str, Any]]:
+def day_task(day: str, names: list[str], replay_purchases: bool = False) -> dict[str, dict[str, Any]]:
     """One simulated day of the given journeys: the pass a runtime runs every minute, at every
-    instant in the day at which it has work (cron fires, due steps), in time order."""
-    from journeys.simulate import run_clock
+    instant in the day at which it has work (cron fires, due steps), in time order. With
+    `replay_purchases` (the demo), members' first purchases of the day arrive as `purchase` events."""
+    from journeys.simulate import EventFeed, run_clock
 
     start = _instant(day)
+    end = start + timedelta(days=1)
     definitions = {n: get_journey(n) for n in names}
     out = {n: TickStats() for n in names}
-    for _, result in run_clock(runtime.session_factory(), definitions, start, start + timedelta(days=1),
-                               runtime.services()):
+    feed = None
+    if replay_purchases:
+        from audiences.demo.purchase_events import first_purchase_events
+
+        with runtime.session_factory()() as session:
+            feed = EventFeed(first_purchase_events(session, start, end), source="demo-pos")
+    for _, result in run_clock(runtime.session_factory(), definitions, start, end, runtime.services(), feed):
         for name, stats in result.journeys.items():
             out.setdefault(name, TickStats()).merge(stats)
     return {n: s.as_dict() for n, s in out.items()}
 
 
 @flow(name="simulate-program")
-def simulate_program(start: str, days: int, names: list[str] | None = None) -> list[dict[str, Any]]:
+def simulate_program(start: str, days: int, names: list[str] | None = None,
+                     replay_purchases: bool = False) -> list[dict[str, Any]]:
     """Run journeys over simulated days against the real database and adapters: a task per day."""
     from journeys.simulate import start_clocks
 
@@ -134,6 +142,6 @@ def simulate_program(start: str, days: int, names: list[str] | None = None) -> l
     results = []
     for i in range(days):
         day = (first + timedelta(days=i)).isoformat()
-        results.append({"date": day[:10], "journeys": day_task(day, names)})
+        results.append({"date": day[:10], "journeys": day_task(day, names, replay_purchases)})
         runtime.progress(f"day {i + 1}/{days} ({day[:10]}) replayed")  # the demo shows it per day
     return results

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import sessionmaker
 
 from audiences.db import make_engine
+from audiences.events import EventIn, store
 from channels.adapters.base import DeliveryResult, DeliveryStatus, OutgoingMessage
 from journeys.dsl import Journey
 from journeys.clocks import fires, latest_fire, next_fire, set_clocks
@@ -99,17 +100,51 @@ def _minute_ceiling(instant: datetime) -> datetime:
     return floor if floor == instant else floor + timedelta(minutes=1)
 
 
+class EventFeed:
+    """Events to arrive during a simulation, each stored at its `occurred_at` (as `POST /v1/events`
+    would store it then), so event-triggered journeys enter when a real runtime would wake."""
+
+    def __init__(self, events: Iterable[EventIn], source: str = "simulation") -> None:
+        self._events = sorted(events, key=lambda e: e.occurred_at)
+        self._next = 0
+        self.source = source
+
+    def next_at(self, after: datetime) -> datetime | None:
+        """The first arrival after `after` not yet stored."""
+        for event in self._events[self._next:]:
+            if event.occurred_at > after:
+                return event.occurred_at
+        return None
+
+    def release(self, session_factory: SessionFactory, until: datetime) -> int:
+        """Store every event that has occurred by `until`; how many."""
+        due: list[EventIn] = []
+        while self._next < len(self._events) and self._events[self._next].occurred_at <= until:
+            due.append(self._events[self._next])
+            self._next += 1
+        if due:
+            with session_factory() as session:
+                store(session, list(enumerate(due)), until, self.source)
+                session.commit()
+        return len(due)
+
+
 def run_clock(session_factory: SessionFactory, journeys: Mapping[str, Journey], start: datetime, end: datetime,
-              services: Services) -> Iterator[tuple[datetime, PassResult]]:
-    """`run_pass` at every instant in [start, end) at which a runtime passing every minute does work."""
+              services: Services, feed: EventFeed | None = None) -> Iterator[tuple[datetime, PassResult]]:
+    """`run_pass` at every instant in [start, end) at which a runtime passing every minute does work
+    (and, with a feed, at each event's arrival: the embedded runtime wakes on an event)."""
     now = start
     while now < end:
+        if feed is not None:
+            feed.release(session_factory, now)
         yield now, run_pass(session_factory, journeys, now, services)
         with session_factory() as session:
             due = next_due(session, journeys)
         following = [next_fire(schedule, now) for schedule in cron_schedules(journeys).values()]
         if due is not None:  # something still due now (e.g. leased by a crashed worker): a minute later
             following.append(max(_minute_ceiling(due), _minute_ceiling(now + timedelta(seconds=1))))
+        if feed is not None and (arrival := feed.next_at(now)) is not None:
+            following.append(arrival)
         now = min([end, *following])
 
 
