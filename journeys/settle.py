@@ -48,6 +48,9 @@ log = logging.getLogger("loyalflow.settle")
 SETTLE_HOLD = timedelta(minutes=10)
 """How long after the hand-over an unknown outcome waits for events before a lookup or a verdict."""
 UNSETTLED = (SendStatus.sending, SendStatus.unknown)
+LATE_EVENTS = timedelta(days=3)
+"""How long a provider event may still turn an unknown outcome into `sent` (SendGrid retries its
+Event Webhook for up to 72 hours)."""
 OUTCOME_UNKNOWN = "outcome_unknown"
 _FP = re.compile(r"fp:([0-9a-f]{16})")
 _ADDRESS_COLUMN = {"email": "email", "sms": "phone"}
@@ -156,10 +159,20 @@ def _sent(session: Session, row: LedgerRow, provider_message_id: str | None, sou
 
 def upgrade_from_events(session: Session, journey: str, now: datetime) -> int:
     """Rows of `journey` still `unknown`, or failed `outcome_unknown`, for which a provider event has
-    arrived: `sent` after all (at the hand-over instant). One statement per pass; returns how many."""
-    evidenced = select(DeliveryEvent.ledger_id).where(DeliveryEvent.ledger_id.is_not(None))
+    arrived within `LATE_EVENTS`: `sent` after all (at the hand-over instant). One indexed query per
+    pass when nothing waits; returns how many."""
     unsettled = or_(LedgerRow.status == SendStatus.unknown,
                     and_(LedgerRow.status == SendStatus.failed, LedgerRow.reason == OUTCOME_UNKNOWN))
+    # the rows waiting for evidence first (the (journey, status) index; usually none), then only their
+    # events (the ledger-id index): never a pass over every delivery event a program ever received
+    waiting = session.scalars(select(LedgerRow.id).where(LedgerRow.journey == journey, unsettled,
+                                                         LedgerRow.updated_at >= now - LATE_EVENTS)).all()
+    if not waiting:
+        return 0
+    evidenced = [i for part in _parts(list(waiting), 5_000) for i in session.scalars(
+        select(DeliveryEvent.ledger_id).where(DeliveryEvent.ledger_id.in_(part)).distinct())]
+    if not evidenced:
+        return 0
     result = session.execute(
         update(LedgerRow).where(LedgerRow.journey == journey, unsettled, LedgerRow.id.in_(evidenced))
         .values(status=SendStatus.sent, reason=None,
@@ -169,3 +182,7 @@ def upgrade_from_events(session: Session, journey: str, now: datetime) -> int:
                 updated_at=now),
         execution_options={"synchronize_session": False})
     return int(result.rowcount or 0)
+
+
+def _parts(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[i:i + size] for i in range(0, len(ids), size)]
