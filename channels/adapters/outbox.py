@@ -155,6 +155,9 @@ class OutboxAdapter:
         if message.categories:
             headers.append(("X-Loyalflow-Categories", ", ".join(message.categories)))
         headers += list(unsubscribe_headers(message).items())
+        if not all(value.isascii() for _, value in headers):  # e.g. a non-ASCII step key: the long way
+            email = self.build_email(message)
+            return email.as_bytes(), str(email["Message-ID"]).strip().strip("<>")
         boundary = _boundary(message.ledger_id)
         out = [f"{name}: {value}\n".encode("ascii") for name, value in headers]
         out.append(b"\n")

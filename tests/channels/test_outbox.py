@@ -129,3 +129,10 @@ def test_the_written_eml_is_the_message_build_email_describes(settings: ChannelS
         assert a.get_content_type() == b.get_content_type() == "multipart/alternative"
         assert [(p.get_content_type(), p.get_content()) for p in a.iter_parts()] == \
             [(p.get_content_type(), p.get_content()) for p in b.iter_parts()]
+
+
+def test_a_non_ascii_header_value_takes_the_long_way_and_still_goes(settings: ChannelSettings) -> None:
+    message = dataclasses.replace(email(201), step="rappel_été")
+    data, _ = outbox(settings).email_bytes(message)
+    parsed = message_from_bytes(data, policy=policy.default)
+    assert parsed["X-Loyalflow-Step"] == "rappel_été" and parsed["Subject"] == "We miss you, Ana"
