@@ -14,7 +14,9 @@ the SDK's EventWebhook helper against the public key from settings. Events carry
 
 An event that is malformed (a field of the wrong type, a time out of range, an id no column holds)
 is skipped and counted, in its own savepoint: the batch is signed as a whole, and SendGrid would
-retry all of it forever if one bad event failed the request.
+retry all of it forever if one bad event failed the request. A database that cannot be reached
+(OperationalError, InterfaceError) is not a bad event: it fails the request (5xx), so SendGrid
+retries the batch later and nothing is lost.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 from cryptography.exceptions import UnsupportedAlgorithm
 from sendgrid.helpers.eventwebhook import EventWebhook
 from sendgrid.helpers.eventwebhook.eventwebhook_header import EventWebhookHeader
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from channels.consent import record_consent, suppress
@@ -156,6 +159,8 @@ def apply_events(session: Session, events: Sequence[Any], received_at: datetime)
                 continue
             with session.begin_nested():
                 outcome.new += _apply(session, event)
+        except (OperationalError, InterfaceError):
+            raise  # the database is unavailable, not the event bad: a 5xx makes SendGrid retry the batch
         except Exception as exc:  # noqa: BLE001 - one malformed event is skipped, never the batch
             outcome.skipped += 1
             log.warning("skipped a malformed SendGrid event: %s", type(exc).__name__ if not isinstance(exc, MalformedEvent) else exc)

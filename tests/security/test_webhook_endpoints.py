@@ -98,3 +98,30 @@ def test_the_other_valid_ecdsa_form_of_an_applied_signature_is_a_replay(client: 
     replay = client.post("/webhooks/sendgrid/events", content=body, headers=twin)
     assert replay.status_code == 403
     assert counts(sqlite_engine) == applied
+
+
+def test_a_database_outage_fails_the_batch_with_5xx_so_sendgrid_retries_it(
+        sqlite_engine: Engine, hook_settings: ChannelSettings, monkeypatch: Any) -> None:
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import OperationalError
+
+    from channels.webhooks import sendgrid_events
+    from channels.webhooks.app import create_app
+
+    real_apply = sendgrid_events._apply
+
+    def unavailable(session: Any, event: Any) -> int:
+        raise OperationalError("INSERT INTO delivery_events", {}, Exception("database is locked"))
+
+    body = batch()
+    headers = sendgrid_headers(body, NOW)
+    app = create_app(sqlite_engine, hook_settings, clock=lambda: NOW)
+    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as c:
+        monkeypatch.setattr(sendgrid_events, "_apply", unavailable)
+        failed = c.post("/webhooks/sendgrid/events", content=body, headers=headers)
+        assert failed.status_code >= 500  # not 200 "skipped": SendGrid must send this batch again
+        assert counts(sqlite_engine) == (0, 0, 0)  # nothing half-applied, not even the receipt
+        monkeypatch.setattr(sendgrid_events, "_apply", real_apply)
+        retried = c.post("/webhooks/sendgrid/events", content=body, headers=headers)  # the same signed batch
+        assert retried.status_code == 200, retried.text  # not refused as a replay
+        assert retried.json() == {"received": 2, "new": 2, "skipped": 0}
