@@ -68,20 +68,29 @@ def parse_url(url: str) -> URL:
     return parsed
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+# SQLite's page cache per connection, in KiB. It also bounds the sorter and the ephemeral tables of
+# window functions before they spill to temporary files, so it sets the memory of win-back's RFM
+# enrollment: at 100,000 members 128 MiB took that statement's peak RSS from 116 to 329 MiB, 8 MiB to
+# 165 MiB, in the same time (the operating system's file cache keeps the database pages warm anyway).
+SQLITE_CACHE_KIB = 8_192
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any, cache_kib: int = SQLITE_CACHE_KIB) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA cache_size=-131072")  # 128 MiB page cache: audience scans stay in memory
+    cursor.execute(f"PRAGMA cache_size=-{int(cache_kib)}")
     # temp_store stays FILE: win-back's RFM window sorts at 1M members would otherwise hold ~900 MiB
     cursor.close()
 
 
-def make_engine(url: str | None = None, *, check: bool = True, create: bool | None = None, **kwargs: Any) -> Engine:
+def make_engine(url: str | None = None, *, check: bool = True, create: bool | None = None,
+                sqlite_cache_kib: int = SQLITE_CACHE_KIB, **kwargs: Any) -> Engine:
     """An engine for `url` (default: the settings), checked to be reachable when `check` is set.
 
-    `create`: whether a missing SQLite file may be created (default: see set_create_missing)."""
+    `create`: whether a missing SQLite file may be created (default: see set_create_missing).
+    `sqlite_cache_kib`: SQLite's page cache (and sort memory) per connection."""
     settings = database_settings()
     parsed = parse_url(url or settings.database_url)
     path = _sqlite_file(parsed)
@@ -102,7 +111,8 @@ def make_engine(url: str | None = None, *, check: bool = True, create: bool | No
     except (ArgumentError, NoSuchModuleError) as exc:
         raise DatabaseURLInvalid(f"cannot use database URL {safe_url(parsed)}: {exc}") from None
     if parsed.get_backend_name() == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect",
+                     lambda dbapi, record: _sqlite_pragmas(dbapi, record, cache_kib=sqlite_cache_kib))
     if check:
         ping(engine)
     return engine

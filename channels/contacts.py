@@ -1,17 +1,19 @@
 """Contact validity at send time: the loyalty data is not trusted to hold sendable addresses.
 
-Email: syntax only (email-validator, no DNS: sends must not wait on resolvers). SMS: phonenumbers,
+Email: syntax only (email-validator, no DNS: sends must not wait on resolvers; plain ASCII
+addresses it certainly accepts take a cheap precheck instead, with the same result). SMS: phonenumbers,
 and only numbers that can receive texts (mobile, or fixed-line-or-mobile where a country's plan
 cannot tell them apart, e.g. the US); landlines are refused. Push: a non-empty device token.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 import phonenumbers
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from phonenumbers import PhoneNumberType
 
 SMS_CAPABLE = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
@@ -25,8 +27,33 @@ class ContactCheck:
     problem: str | None = None
 
 
+_ATEXT = r"[a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~]"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+_PLAIN_EMAIL = re.compile(rf"({_ATEXT}+(?:\.{_ATEXT}+)*)@((?:{_LABEL}\.)+[a-zA-Z]{{2,63}})")
+_SPECIAL_USE = tuple(SPECIAL_USE_DOMAIN_NAMES)
+
+
+def _plain_email(address: str) -> str | None:
+    """The normalised form of a plain ASCII address that email-validator certainly accepts (dot-atom
+    local part, hostname labels, a letters-only top-level domain, within every length limit, no
+    special-use domain, no `--` that IDNA would look at), else None: such addresses, most of a
+    loyalty database, skip the full validation (~60 µs each). Anything unusual takes the full way."""
+    found = _PLAIN_EMAIL.fullmatch(address)
+    if found is None or len(address) > 254 or len(found.group(1)) > 64:
+        return None
+    domain = found.group(2).lower()
+    if len(domain) > 253 or "--" in domain or domain.endswith(_SPECIAL_USE_SUFFIXES) or domain in _SPECIAL_USE:
+        return None
+    return address.lower()
+
+
+_SPECIAL_USE_SUFFIXES = tuple("." + d for d in SPECIAL_USE_DOMAIN_NAMES)
+
+
 @lru_cache(maxsize=65536)  # pure; repeated ticks and simulations see the same addresses again
 def check_email(address: str) -> ContactCheck:
+    if (plain := _plain_email(address)) is not None:
+        return ContactCheck(True, plain)
     try:
         result = validate_email(address, check_deliverability=False)
     except EmailNotValidError as exc:

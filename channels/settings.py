@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import Enum
 from pathlib import Path
 
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from channels.errors import ChannelSettingsError
@@ -31,8 +31,9 @@ class ChannelSettings(BaseSettings):
     sendgrid_base_url: str = "https://api.sendgrid.com"
     sendgrid_webhook_public_key: SecretStr | None = None
     """Base64 DER (SubjectPublicKeyInfo) ECDSA P-256 key from SendGrid's Mail Settings."""
-    email_from: str = "rewards@loyalflow.example"
-    email_from_name: str = "Loyalflow Rewards"
+    email_from: str = ""
+    email_from_name: str = ""
+    """Sender address and display name; unset, the program identity's (audiences/settings.py)."""
 
     # Twilio
     twilio_account_sid: str | None = None
@@ -88,10 +89,22 @@ class ChannelSettings(BaseSettings):
     """How long applied webhook requests are remembered, so a replay of one is refused."""
     request_body_timeout_seconds: float = 10.0
     """`loyalflow serve` gives up (408) on a request body that has not fully arrived by then."""
-    program_name: str = "Loyalflow Rewards"
-    """The program's name on the member pages and in the SMS HELP answer."""
+    program_name: str = ""
+    """The program's name on the member pages and in the SMS HELP answer (default: the program identity's)."""
     support_email: str | None = None
-    """The support address members are shown (default: email_from)."""
+    """The support address members are shown (default: the program identity's, else email_from)."""
+
+    @model_validator(mode="after")
+    def _program_identity(self) -> ChannelSettings:
+        """Identity not set here comes from the one program identity, so no layer hard-codes it."""
+        from audiences.settings import ProgramSettings
+
+        program = ProgramSettings()
+        self.program_name = self.program_name or program.program_name
+        self.email_from = self.email_from or program.email_from
+        self.email_from_name = self.email_from_name or program.sender_name
+        self.support_email = self.support_email or program.support_email
+        return self
 
     def require(self, *names: str) -> None:
         """Fail with one line naming every missing setting the caller needs."""

@@ -2,7 +2,10 @@
 
 It builds a folder with a SQLite database of synthetic members, the consent they gave at signup,
 then replays the last N days through the real Prefect flow (a task per simulated day), every
-message going to the outbox, and ends with the HTML report.
+message going to the outbox, and ends with the HTML report. Besides the journeys (win-back runs an
+A/B test, tier-up asks for an NPS score, staff get their store's own bulletin) a newsletter broadcast
+goes out on the seventh day; NPS answers and bulletin reads are simulated after the replay, so the
+report's A/B, NPS and read-rate tables have figures.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from channels.models import ConsentEvent
 from flows import migrate, runtime
 from flows.report import build_report
 from flows.report_html import render_html
+from journeys.surveys import demo_feedback
 
 MARKER = ".loyalflow-demo"
 # share of members who opted in at signup, per channel (marketing); transactional needs no opt-in
@@ -116,6 +120,21 @@ def seed_engagement(engine: Engine) -> int:
     return total
 
 
+NEWSLETTER = "newsletter"
+
+
+def schedule_newsletter(engine: Engine, at: datetime) -> None:
+    """The demo's program newsletter: a broadcast to every member, 10% held out, spread over two hours
+    from `at`; the replayed passes deliver it through the gate like any journey step."""
+    from journeys import broadcasts
+    from templates.library import TemplateLibrary
+
+    with Session(engine) as session:
+        broadcasts.create(session, NEWSLETTER, templates=["broadcasts/newsletter"], holdout_percent=10, now=at,
+                          library=TemplateLibrary.load())
+        broadcasts.schedule(session, NEWSLETTER, at, at=at, over=timedelta(hours=2))
+
+
 SECRET_ENV = "LOYALFLOW_UNSUBSCRIBE_SECRET"
 
 
@@ -162,6 +181,8 @@ def run_demo(folder: Path, members: int, days: int, seed: int, today: datetime,
     migrate.upgrade(engine)
     generate(engine, members, seed, today)
     seed_consent(engine)
+    start = today - timedelta(days=days)
+    schedule_newsletter(engine, start + timedelta(days=min(7, max(days - 1, 0)), hours=15))
     seconds["data"] = time.perf_counter() - started
 
     progress("starting Prefect's local API")
@@ -173,7 +194,6 @@ def run_demo(folder: Path, members: int, days: int, seed: int, today: datetime,
         started = time.perf_counter()
         from flows.journey_flows import simulate_program
 
-        start = today - timedelta(days=days)
         with runtime.listening(progress):
             results = simulate_program(start.isoformat(), days, replay_purchases=True)
         seconds["journeys"] = time.perf_counter() - started
@@ -181,6 +201,9 @@ def run_demo(folder: Path, members: int, days: int, seed: int, today: datetime,
     progress("writing the report")
     started = time.perf_counter()
     seed_engagement(engine)
+    with Session(engine) as session:
+        demo_feedback(session, today)  # NPS answers and bulletin reads, as members and staff would give them
+        session.commit()
     with Session(engine) as session:
         report = build_report(session, today)
     report_path = folder / "report.html"
@@ -198,6 +221,14 @@ def run_demo(folder: Path, members: int, days: int, seed: int, today: datetime,
             t["skipped"] += sum(stats["skipped"].values())
             t["failed"] += sum(stats["failed"].values())
             t["exited"] += sum(stats["exited"].values())
+    with Session(engine) as session:  # a broadcast's audience enters when it is scheduled, not in a pass
+        from journeys.models import Enrollment, EnrollmentStatus
+
+        for name, t in totals.items():
+            if name.startswith("broadcast_"):
+                statuses = session.execute(select(Enrollment.status).where(Enrollment.journey == name)).scalars().all()
+                t["enrolled"] = len(statuses)  # as the report counts it: the holdout included
+                t["held_out"] = sum(1 for s in statuses if s is EnrollmentStatus.held_out)
     engine.dispose()
     return DemoResult(folder, url, members, days, totals, seconds, report_path, outbox, env_file)
 

@@ -11,11 +11,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Date, case, cast, distinct, exists, func, or_, select, text
+from sqlalchemy import Date, case, cast, distinct, exists, func, select
 from sqlalchemy.orm import Session
 
 from audiences.models import Member, MemberStatus, PointsEntry, PointsKind, Purchase
 from channels.models import ConsentAction, ConsentEvent, DeliveryEvent
+from flows.report_sql import converted as converted_within
+from flows.report_sql import plus_days
 from journeys.models import Enrollment, EnrollmentStatus, Send, SendStatus
 
 FUNNEL_EVENTS = ("delivered", "open", "click")
@@ -73,7 +75,9 @@ class JourneyRow:
     held_out: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     treated: int = 0
-    """Recipients (members and staff) who got at least one message."""
+    """Enrollments (members and staff) that got at least one message: "messaged" in every view (staff
+    included, so a staff bulletin never reads "messaged 0" beside its sends); a weekly bulletin counts
+    one per recipient and week."""
     treated_members: int = 0
     """Of those, members: conversion is measured on members only (staff do not buy)."""
     treated_converted: int = 0
@@ -103,22 +107,11 @@ class Report:
     journeys: list[JourneyRow]
     per_day: list[tuple[date, str, int]]
     program: dict[str, float | int | None]
+    tables: list[Any] = field(default_factory=list)
+    """The deciding tables (flows/report_decide.py): lift with its interval, trends, breakdowns, revenue, slots."""
 
 
-def _plus_days(column: Any, days: int, dialect: str) -> Any:
-    """`column + days` in SQL: SQLite has datetime() modifiers, PostgreSQL intervals."""
-    if dialect == "sqlite":
-        return func.strftime("%Y-%m-%d %H:%M:%f", column, f"+{days} days")
-    return column + text(f"interval '{int(days)} days'")
-
-
-def _converted(member: Any, after: Any, days: int, dialect: str) -> Any:
-    until = _plus_days(after, days, dialect)
-    bought = exists(select(Purchase.id).where(Purchase.member_id == member, Purchase.purchased_at > after,
-                                              Purchase.purchased_at <= until))
-    redeemed = exists(select(PointsEntry.id).where(PointsEntry.member_id == member, PointsEntry.kind == PointsKind.redeem,
-                                                   PointsEntry.occurred_at > after, PointsEntry.occurred_at <= until))
-    return or_(bought, redeemed)
+_plus_days, _converted = plus_days, converted_within  # flows/report_sql.py: shared with the deciding tables
 
 
 def _since(column: Any, since: datetime | None) -> Any:
@@ -126,7 +119,7 @@ def _since(column: Any, since: datetime | None) -> Any:
 
 
 def build_report(session: Session, now: datetime, *, journey: str | None = None, since: datetime | None = None,
-                 window_days: int = 7) -> Report:
+                 window_days: int = 7, decide: bool = True) -> Report:
     dialect = session.get_bind().dialect.name
     only = (Enrollment.journey == journey) if journey else True
     rows: dict[str, JourneyRow] = {}
@@ -196,7 +189,12 @@ def build_report(session: Session, now: datetime, *, journey: str | None = None,
         .group_by(day, Send.channel).order_by(day, Send.channel))]
     program = program_figures(session, now)
     program["members_opted_out"] = sum(c.opted_out for r in rows.values() for c in r.channels)
-    return Report(now, since, window_days, sorted(rows.values(), key=lambda r: r.journey), per_day, program)
+    report = Report(now, since, window_days, sorted(rows.values(), key=lambda r: r.journey), per_day, program)
+    if decide:
+        from flows.report_decide import decision_tables
+
+        report.tables = decision_tables(session, report, journey=journey)
+    return report
 
 
 def _opt_outs(sends_only: Any, since: datetime | None) -> Any:

@@ -86,6 +86,69 @@ def lift(report: Report) -> Markup | None:
     return _svg(fig)
 
 
+def trends(report: Report) -> Markup | None:
+    """Sent per week (bars) and attributed purchases per week (line): is it growing, does it pay."""
+    table = next((t for t in report.tables if t.key == "trends_weekly"), None)
+    if table is None or not table.rows:
+        return None
+    weeks = [row[0] for row in table.rows]
+    fig, ax = plt.subplots(figsize=(9, 3))
+    ax.bar(weeks, [row[1] for row in table.rows], width=5, color="#7aa6d6", label="sent")
+    ax.set_ylabel("messages sent")
+    other = ax.twinx()
+    other.plot(weeks, [row[2] for row in table.rows], color="#e07b39", marker="o", label="attributed purchases")
+    other.set_ylabel("attributed purchases")
+    ax.set_title("Per week: messages sent and the purchases they brought (last touch)")
+    ax.spines[["top"]].set_visible(False)
+    other.spines[["top"]].set_visible(False)
+    fig.legend(frameon=False, loc="upper left")
+    fig.autofmt_xdate()
+    return _svg(fig)
+
+
+def lift_intervals(report: Report) -> Markup | None:
+    """Each journey's lift with its confidence interval: an interval across zero is no evidence yet."""
+    table = next((t for t in report.tables if t.key == "lift"), None)
+    if table is None or not table.rows:
+        return None
+    i, lo, hi = (table.columns.index(c) for c in ("lift (points)", "ci low (points)", "ci high (points)"))
+    rows = table.rows
+    fig, ax = plt.subplots(figsize=(9, 0.8 + 0.45 * len(rows)))
+    for y, row in enumerate(rows):
+        colour = "#5aa05a" if row[lo] > 0 else "#c0392b" if row[hi] < 0 else "#888888"
+        ax.plot([row[lo], row[hi]], [y, y], color=colour, linewidth=3)
+        ax.plot([row[i]], [y], "o", color=colour)
+    ax.axvline(0, color="#333", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), [row[0] for row in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("lift in conversion, points (95% interval)")
+    ax.set_title("Lift against the holdout: green is a real gain, grey is not yet known")
+    ax.spines[["top", "right"]].set_visible(False)
+    return _svg(fig)
+
+
+def cell(name: str, value: object) -> str:
+    """A value of a deciding table, for people: rates as percentages, money with two decimals."""
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float) and ("rate" in name or "conversion" in name or name == "click-to-open"):
+        return pct(value)
+    if isinstance(value, Decimal):
+        return f"{value:,.2f}"
+    if isinstance(value, int):
+        return n(value)
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
 PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>loyalflow report</title>
 <style>
@@ -94,6 +157,7 @@ table{border-collapse:collapse;margin:1rem 0;width:100%}th,td{border-bottom:1px 
 th:first-child,td:first-child,td.l{text-align:left}.fig{margin:1.5rem 0}.muted{color:#777}
 .cards{display:flex;gap:1rem;flex-wrap:wrap}.card{border:1px solid #ddd;border-radius:8px;padding:.8rem 1rem;min-width:10rem}
 .card b{font-size:1.4rem;display:block}
+table.decide{font-size:.85rem}
 </style></head><body>
 <h1>loyalflow report</h1>
 <p class="muted">as of {{ report.generated_for.strftime("%Y-%m-%d %H:%M UTC") }}{% if report.since %}, messages since {{ report.since.date() }}{% endif %};
@@ -120,6 +184,10 @@ conversion = a purchase or redemption within {{ report.window_days }} days of th
 <h2>Skipped, by reason</h2>
 <table><tr><th>journey</th><th>reason</th><th>count</th></tr>
 {% for r in report.journeys %}{% for k, v in r.skipped.items() %}<tr><td>{{ r.journey }}</td><td class="l" title="{{ k }}">{{ words(k) }}</td><td>{{ n(v) }}</td></tr>{% endfor %}{% endfor %}</table>
+{% for t in report.tables %}<h2 id="{{ t.key }}">{{ t.title }}</h2>{% if t.note %}<p class="muted">{{ t.note }}</p>{% endif %}
+{% if t.rows %}<table class="decide"><tr>{% for c in t.columns %}<th>{{ c }}</th>{% endfor %}</tr>
+{% for row in t.rows %}<tr>{% for v in row %}<td{% if loop.first %} class="l"{% endif %}>{{ cell(t.columns[loop.index0], v) }}</td>{% endfor %}</tr>{% endfor %}</table>
+{% else %}<p class="muted">No data yet.</p>{% endif %}{% endfor %}
 </body></html>
 """
 
@@ -154,5 +222,6 @@ def render_html(report: Report) -> str:
     def total(name: str) -> int:
         return sum(getattr(c, name) for r in report.journeys for c in r.channels)
 
-    return template.render(report=report, charts=[sends_per_day(report), funnel(report), lift(report)],
+    return template.render(report=report, charts=[sends_per_day(report), funnel(report), lift(report), trends(report),
+                                                     lift_intervals(report)], cell=cell,
                            pct=pct, pts=pts, money=money, n=n, words=reason_in_words, total=total)

@@ -21,7 +21,6 @@ from audiences.errors import LoyalflowError
 from flows.migrate import require_current
 from journeys.services import Services, default_services
 
-
 LOCAL_API_STARTUP_TIMEOUT = 300  # Prefect's default (20 s) loses the race on a busy 2-core laptop
 
 

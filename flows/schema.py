@@ -9,7 +9,7 @@ from sqlalchemy import MetaData
 from audiences.models import Base
 
 # Layers whose models join the shared metadata; a layer without models yet is skipped.
-MODEL_MODULES = ("audiences.models", "channels.models", "journeys.models")
+MODEL_MODULES = ("audiences.models", "channels.models", "channels.survey_models", "journeys.models", "journeys.broadcast_models")
 
 
 def target_metadata() -> MetaData:

@@ -11,12 +11,16 @@ from croniter import croniter
 
 from audiences.errors import LoyalflowError
 from audiences.events import PROPERTY_NAME, RESERVED_PROPERTIES, TYPE_PATTERN
-from audiences.queries import get_audience
+from audiences.queries import audience_problems, get_audience
 from channels.quiet_hours import DEFAULT_RULES, QuietWindow, rules_from_settings
 from journeys.check_timing import timing_warnings
+from journeys.contract import EVENT_CONTEXT as EVENT_KINDS
+from journeys.contract import enricher_keys
 from journeys.dsl import ONCE, WEEKLY, ExitWhen, FieldTime, Journey, Send, Wait, Where
 from journeys.program import JumpUnless, compile_steps, unreachable
 from journeys.registry import journey_files, load_all
+from journeys.variants import variant_messages
+from templates.context_contract import BASE_CONTEXT as BASE_KINDS
 from templates.problems import Problem
 from templates.vocabulary import CHANNELS, PURPOSES
 
@@ -29,9 +33,9 @@ def _at(where: Where, message: str) -> Problem:
 
 
 # what the engine puts in every render context besides the audience fields (journeys/delivery.py)
-BASE_CONTEXT = frozenset({"program", "links", "locale", "time_zone", "first_name", "recipient_id"})
+BASE_CONTEXT = frozenset(BASE_KINDS)
 # what an event-triggered enrollment's context holds besides the event's properties (journeys/triggers.py)
-EVENT_CONTEXT = frozenset({"event_id", "event_type", "occurred_at", "time_zone"})
+EVENT_CONTEXT = frozenset(EVENT_KINDS)
 
 
 class _Templates:
@@ -143,7 +147,7 @@ def _check_steps(journey: Journey, version: int, steps: tuple, fields: set[str] 
         keys.setdefault(instr.key, instr.where)
         if instr.purpose is not None and instr.purpose not in PURPOSES:
             problems.append(_at(instr.where, f"unknown purpose {instr.purpose!r}; known: {', '.join(PURPOSES)}"))
-        for message in instr.messages:
+        for message in variant_messages(instr):  # A/B variants' templates too
             if message.channel not in CHANNELS:
                 problems.append(_at(instr.where, f"unknown channel {message.channel!r}; known: {', '.join(CHANNELS)}"))
                 continue
@@ -157,7 +161,7 @@ def _check_steps(journey: Journey, version: int, steps: tuple, fields: set[str] 
             if issue:
                 problems.append(_at(instr.where, issue))
             elif fields is not None and templates.library is not None:
-                given = BASE_CONTEXT | fields | set(getattr(journey.enrich, "provides", ()))
+                given = BASE_CONTEXT | fields | set(enricher_keys(journey.enrich))  # the context contract
                 for name, used in sorted(templates.variables(message.template).items()):
                     missing = sorted(used - given)
                     if missing:
@@ -226,8 +230,33 @@ def _quiet_rules() -> dict[str, QuietWindow | None]:
 
 def check_journeys(files: Iterable[Path] | None = None, library: object | None = None) -> list[Problem]:
     loaded = load_all(list(files) if files is not None else journey_files())
-    problems = list(loaded.problems)
+    problems = [Problem(path, line, message) for path, line, message in audience_problems()]
+    problems += loaded.problems
     templates = _Templates(library)
     for journey in loaded.journeys.values():
         problems += check_journey(journey, templates)
     return problems
+
+
+def database_checks(journeys: dict[str, Journey]) -> list[Problem]:
+    """What only the database can tell: enrollments a deploy would strand, and program SQL audiences the
+    database refuses or whose columns differ from their header. No database yet: nothing to check."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from audiences.db import make_engine
+    from audiences.discovery import database_problems
+    from journeys.versions import stranded_problems
+
+    try:
+        engine = make_engine(create=False)
+    except LoyalflowError:
+        return []
+    try:
+        problems = stranded_problems(journeys, engine)
+        try:
+            problems += [Problem(path, line, message) for path, line, message in database_problems(engine)]
+        except SQLAlchemyError:
+            pass
+        return problems
+    finally:
+        engine.dispose()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, not_, select
 from sqlalchemy.orm import aliased
@@ -14,7 +14,9 @@ from audiences.models import Event, PointsEntry, PointsKind, Purchase
 from audiences.queries import get_audience
 from audiences.queries.new_members import has_active_device
 from audiences.queries.points_expiring import batch_remaining
+from channels.survey_models import SurveyAnswer
 from journeys.models import Enrollment
+from journeys.models import Send as LedgerRow
 
 
 @dataclass(frozen=True)
@@ -100,5 +102,34 @@ def event_happened(type: str, where: dict | None = None) -> Condition:
     described = f"the member had a {type!r} event since enrolling" + (f" with {match}" if match else "")
     return Condition(f"event_{type}"[:64], described, build)
 
-__all__ = ["Condition", "Scope", "batch_spent", "event_happened", "has_device", "left_audience",
-           "purchased_since_enrollment", "redeemed_since_enrollment"]
+def survey_score_below(threshold: int, *, within: timedelta | None = None, step: str | None = None,
+                       scale: tuple[int, int] | None = None, name: str | None = None) -> Condition:
+    """This enrollment's survey (its step `step`, else any of its surveys) was answered with a score
+    below `threshold` (the latest answer counts), within `within` before now when given:
+    branch(survey_score_below(7, within=timedelta(days=7)), then=[send(email("tier_up/email_recovery"))])."""
+    if within is not None and within <= timedelta(0):
+        raise ValueError(f"survey_score_below: within must be positive, got {within}")
+
+    def build(s: Scope) -> ColumnElement[bool]:
+        where = [LedgerRow.enrollment_id == Enrollment.id, SurveyAnswer.score < threshold,
+                 SurveyAnswer.answered_at <= s.now]
+        if step is not None:
+            where.append(LedgerRow.step_key == step)
+        if within is not None:
+            where.append(SurveyAnswer.answered_at > s.now - within)
+        if scale is not None:
+            where += [SurveyAnswer.scale_min == scale[0], SurveyAnswer.scale_max == scale[1]]
+        return exists(select(SurveyAnswer.id).join(LedgerRow, LedgerRow.id == SurveyAnswer.ledger_id).where(*where))
+
+    described = (f"the recipient answered {'step ' + repr(step) if step else 'a survey of this enrollment'} "
+                 f"with a score below {threshold}" + (f" within {within}" if within else ""))
+    return Condition(name or f"survey_score_below_{threshold}", described, build)
+
+
+def nps_detractor(*, within: timedelta | None = None, step: str | None = None) -> Condition:
+    """A detractor: this enrollment's NPS question (0-10) answered 0 to 6."""
+    return survey_score_below(7, within=within, step=step, scale=(0, 10), name="nps_detractor")
+
+
+__all__ = ["Condition", "Scope", "batch_spent", "event_happened", "has_device", "left_audience", "nps_detractor",
+           "purchased_since_enrollment", "redeemed_since_enrollment", "survey_score_below"]

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from audiences.models import Member, PointsEntry, PointsKind, ProgramUpdate, Tier, TierChange
+from audiences.models import (
+    Member,
+    PointsEntry,
+    PointsKind,
+    ProgramUpdate,
+    Tier,
+    TierChange,
+)
+from audiences.settings import program_settings
+from templates.locales import DEFAULT_LOCALE, fallback_chain
 
 Contexts = list[dict[str, Any]]
 F = TypeVar("F", bound=Callable[..., Contexts])
@@ -23,12 +32,27 @@ def provides(*names: str) -> Callable[[F], F]:
     return mark
 
 
+def localized_text(entry: Any, locale: str | None, default_locale: str = DEFAULT_LOCALE) -> str:
+    """One benefit in the member's language: a `{"en": ..., "fr": ...}` entry gives the nearest of the
+    member's fallback chain (fr-CA, fr, then the default locale); a plain string is the same in every
+    language."""
+    if not isinstance(entry, dict):
+        return str(entry)
+    for candidate in fallback_chain(locale, default_locale):
+        if entry.get(candidate):
+            return str(entry[candidate])
+    return str(next(iter(entry.values()), ""))
+
+
 @provides("benefits")
 def tier_benefits(session: Session, now: datetime, contexts: Contexts) -> Contexts:
+    """The tier's benefits in each member's language (Tier.benefits entries may be per-locale dicts)."""
     codes = {c.get("tier_code") for c in contexts}
     benefits = dict(session.execute(select(Tier.code, Tier.benefits).where(Tier.code.in_(codes))).all())
+    default_locale = program_settings().default_locale
     for c in contexts:
-        c["benefits"] = list(benefits.get(c.get("tier_code"), []))
+        c["benefits"] = [localized_text(b, c.get("locale"), default_locale)
+                         for b in benefits.get(c.get("tier_code")) or []]
     return contexts
 
 

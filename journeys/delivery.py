@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -33,15 +33,16 @@ from channels.gate import Candidate, Defer, Skip
 from channels.gate import Send as GateSend
 from channels.settlement import fingerprint
 from journeys import ledger as ledger_ops
+from journeys import variants
 from journeys.dsl import Journey, Message, Send
 from journeys.ledger import FINAL
-from journeys.models import Enrollment, SendStatus
+from journeys.models import SendStatus
 from journeys.services import Services
 from journeys.settle import UNSETTLED, note_fingerprints, settle_rows
-from journeys.state import Advance, Outcome, Park
+from journeys.state import Advance, EnrollmentRow, Outcome, Park
 from journeys.stats import TickStats
 from journeys.timing import deadline, parse_instant
-from journeys.zones import OWN, Zone, resolve
+from journeys.zones import OWN, Zone, resolve, usable
 from templates.errors import TemplateError
 
 log = logging.getLogger("loyalflow.delivery")
@@ -52,7 +53,7 @@ RENDER_REASONS = {"SegmentBudgetExceeded": "sms_segment_budget", "PushPayloadToo
 NEXT = Advance()
 
 
-def _contacts(session: Session, rows: Sequence[Enrollment]) -> dict[tuple[str, int], dict[str, Any]]:
+def _contacts(session: Session, rows: Sequence[EnrollmentRow]) -> dict[tuple[str, int], dict[str, Any]]:
     members = [r.recipient_id for r in rows if r.recipient_kind == "member"]
     staff = [r.recipient_id for r in rows if r.recipient_kind == "staff"]
     out: dict[tuple[str, int], dict[str, Any]] = {}
@@ -75,12 +76,26 @@ def _contacts(session: Session, rows: Sequence[Enrollment]) -> dict[tuple[str, i
     return out
 
 
-def _zones(session: Session, live: Sequence[Enrollment], contacts: dict[tuple[str, int], dict[str, Any]],
-           services: Services, stats: TickStats) -> dict[tuple[str, int], Zone]:
-    """Each recipient's zone for quiet hours, with the store/default fallback counted (never silent)."""
-    zones = resolve(session, [(r.recipient_kind, r.recipient_id,
-                               contacts.get((r.recipient_kind, r.recipient_id), {}).get("time_zone")) for r in live],
-                    services.default_time_zone)
+def _zones(session: Session, live: Sequence[EnrollmentRow], contacts: dict[tuple[str, int], dict[str, Any]],
+           services: Services, stats: TickStats,
+           known: Mapping[tuple[str, int], Zone] | None = None) -> dict[tuple[str, int], Zone]:
+    """Each recipient's zone for quiet hours, with the store/default fallback counted (never silent).
+
+    `known`: the zones the engine resolved for this chunk. A recipient whose own (current) zone is
+    unusable takes its known store/default fallback instead of a second query for it."""
+    zones: dict[tuple[str, int], Zone] = {}
+    todo: list[tuple[str, int, str | None]] = []
+    for r in live:
+        key = (r.recipient_kind, r.recipient_id)
+        own = contacts.get(key, {}).get("time_zone")
+        if usable(own):
+            zones[key] = Zone(own, OWN)
+        elif known is not None and (hint := known.get(key)) is not None and hint.source != OWN:
+            zones[key] = hint  # the store's or the default: found without the own zone
+        else:
+            todo.append((r.recipient_kind, r.recipient_id, own))
+    if todo:
+        zones.update(resolve(session, todo, services.default_time_zone))
     fallbacks = Counter(z.source for z in zones.values() if z.source != OWN)
     if fallbacks:
         stats.zone_fallback.update(fallbacks)
@@ -88,8 +103,9 @@ def _zones(session: Session, live: Sequence[Enrollment], contacts: dict[tuple[st
     return zones
 
 
-def deliver(session: Session, journey: Journey, step: Send, rows: Sequence[Enrollment], now: datetime,
-            services: Services, stats: TickStats) -> dict[int, Outcome]:
+def deliver(session: Session, journey: Journey, step: Send, rows: Sequence[EnrollmentRow], now: datetime,
+            services: Services, stats: TickStats,
+            zones_known: Mapping[tuple[str, int], Zone] | None = None) -> dict[int, Outcome]:
     """Run one send step for enrollments all at `step`; returns an Outcome per enrollment id.
 
     Raises ProviderConfigError (after recording what the provider settled) when a provider refuses
@@ -98,8 +114,8 @@ def deliver(session: Session, journey: Journey, step: Send, rows: Sequence[Enrol
     ledger = ledger_ops.reserve(session, journey, step, rows, now)
     outcomes: dict[int, Outcome] = {}
 
-    live: list[Enrollment] = []
-    unsettled: list[Enrollment] = []
+    live: list[EnrollmentRow] = []
+    unsettled: list[EnrollmentRow] = []
     for r in rows:
         row = ledger[r.id]
         if row.status in FINAL:  # done before a crash: move on, never again
@@ -128,7 +144,7 @@ def deliver(session: Session, journey: Journey, step: Send, rows: Sequence[Enrol
         return outcomes
 
     contacts = _contacts(session, live)
-    zones = _zones(session, live, contacts, services, stats)
+    zones = _zones(session, live, contacts, services, stats, zones_known)
     recent = (ledger_ops.recent_marketing(session, [r.recipient_id for r in live], now, services.frequency_window)
               if purpose == "marketing" else Counter())
     candidates: list[Candidate] = []
@@ -143,8 +159,9 @@ def deliver(session: Session, journey: Journey, step: Send, rows: Sequence[Enrol
                 country=info.get("country"), priority=journey.priority, recent_marketing_sends=recent[key]))
     verdicts = services.gate(session, now, candidates)
 
-    chosen: list[tuple[Enrollment, Message, str]] = []  # (enrollment, message, address)
-    skipped: dict[str, list[Enrollment]] = defaultdict(list)
+    chosen: list[tuple[EnrollmentRow, Message, str]] = []  # (enrollment, message, address)
+    skipped: dict[str, list[EnrollmentRow]] = defaultdict(list)
+    quiet: list[int] = []
     i = 0
     for r in live:
         decision: GateSend | Defer | None = None
@@ -162,16 +179,18 @@ def deliver(session: Session, journey: Journey, step: Send, rows: Sequence[Enrol
         if decision is None:
             skipped["|".join(dict.fromkeys(reasons))[:64]].append(r)
         elif isinstance(decision, Defer):
-            ledger_ops.finish(session, [ledger[r.id].id], SendStatus.deferred, "quiet_hours", now)
+            quiet.append(ledger[r.id].id)
             outcomes[r.id] = Park(decision.until)
         else:
             chosen.append((r, message_for, decision.address))  # type: ignore[arg-type]
+    ledger_ops.finish(session, quiet, SendStatus.deferred, "quiet_hours", now)
     for reason, group in skipped.items():
         ledger_ops.finish(session, [ledger[r.id].id for r in group], SendStatus.skipped, reason, now)
         stats.skipped[reason] += len(group)
         for r in group:
             outcomes[r.id] = NEXT
 
+    chosen = variants.apply(session, journey, step, chosen)  # A/B: each enrollment's variant's template
     # the exclusive hand-over: only rows this UPDATE moves to `sending` may leave, once
     mine = ledger_ops.hand_over(session, [(ledger[r.id].id, m.channel, m.template) for r, m, _ in chosen], now)
     chosen = [c for c in chosen if ledger[c[0].id].id in mine]
@@ -187,18 +206,20 @@ def deliver(session: Session, journey: Journey, step: Send, rows: Sequence[Enrol
             ctx["first_name"] = clean_text(ctx["first_name"])
         ctx["time_zone"] = zones[key].name or ctx.get("time_zone")
         ctx["recipient_id"] = r.recipient_id
+        ctx["ledger_id"] = ledger[r.id].id  # names the message in survey and read links (journeys/surveys.py)
         contexts.append(ctx)
     if journey.enrich is not None and contexts:
         contexts = journey.enrich(session, now, contexts)
 
-    outgoing: dict[str, list[tuple[Enrollment, OutgoingMessage]]] = defaultdict(list)
+    outgoing: dict[str, list[tuple[EnrollmentRow, OutgoingMessage]]] = defaultdict(list)
     for (r, message, address), ctx in zip(chosen, contexts):
         ledger_id = ledger[r.id].id
         links = services.links(r.recipient_kind, r.recipient_id, message.channel, purpose)
         ctx.update({"program": services.program, "links": links})
         tpl_journey, tpl_step = message.template.split("/", 1)
         try:
-            content = services.renderer.render(tpl_journey, tpl_step, ctx.get("locale") or "en", ctx)
+            locale = ctx.get("locale") or services.program.get("default_locale", "en")
+            content = services.renderer.render(tpl_journey, tpl_step, locale, ctx)
         except TemplateError as exc:
             place = exc.place  # file:line only: the message may quote personal data
             log.error("ledger row %s: template %s failed at %s (%s)", ledger_id, message.template, place,
@@ -244,7 +265,7 @@ def deliver(session: Session, journey: Journey, step: Send, rows: Sequence[Enrol
     return outcomes
 
 
-def _record(session: Session, pairs: Sequence[tuple[Enrollment, OutgoingMessage]], results: Sequence[Any],
+def _record(session: Session, pairs: Sequence[tuple[EnrollmentRow, OutgoingMessage]], results: Sequence[Any],
             now: datetime, services: Services, stats: TickStats, provider: str) -> dict[int, Outcome]:
     """Write the provider's answers to the ledger; a retry parks the enrollment until its backoff ends."""
     by_id = {m.ledger_id: (r, m) for r, m in pairs}

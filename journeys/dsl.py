@@ -16,6 +16,7 @@ at the step a problem is in.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from datetime import time, timedelta
@@ -87,6 +88,34 @@ Deadline = FieldTime | timedelta
 """A send is stale after a field-relative instant, or a duration after enrollment."""
 
 
+METRICS = ("conversion", "click", "redemption")
+_NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One arm of an A/B test: its share of enrollments, and what differs.
+
+    `template` replaces the step's template (`journey/step`, or {channel: template} for a fallback
+    chain); None keeps the step's own. Every variant's name reaches the enricher and the templates
+    as `variant`, so an offer can differ without a template of its own."""
+
+    name: str
+    template: str | dict[str, str] | None = None
+    weight: float = 50
+
+
+@dataclass(frozen=True)
+class WinnerRule:
+    """Promote the best variant for new enrollments once it beats every other one on `metric`
+    within `within` of the send (two-proportion z-test at `alpha`, each variant with `min_sample` sends)."""
+
+    metric: str = "conversion"
+    within: timedelta = timedelta(days=14)
+    min_sample: int = 1_000
+    alpha: float = 0.05
+
+
 @dataclass(frozen=True)
 class Send:
     messages: tuple[Message, ...]
@@ -95,6 +124,9 @@ class Send:
     purpose: str | None
     stale: Deadline | None
     where: Where
+    variants: tuple[Variant, ...] = ()
+    """An A/B test (journeys/variants.py): each enrollment is in one variant, by a hash like the holdout's."""
+    winner: WinnerRule | None = None
 
 
 @dataclass(frozen=True)
@@ -102,8 +134,10 @@ class Wait:
     duration: timedelta | None
     until: FieldTime | None
     at: time | None
-    """Local wall-clock time in the recipient's zone at which the wait ends."""
+    """Local wall-clock time in the recipient's zone at which the wait ends (with `best`: the fallback)."""
     where: Where
+    best: bool = False
+    """at="best": the member's own most likely hour (journeys/send_time.py) when known, else `at`."""
 
 
 @dataclass(frozen=True)
@@ -133,9 +167,47 @@ def _default_key(messages: tuple[Message, ...]) -> str:
 
 
 def send(*messages: Message, key: str | None = None, purpose: Purpose | None = None,
-         stale: Deadline | None = None) -> Send:
-    """Send one message; several are a fallback chain (push, then SMS, then email)."""
-    return Send(tuple(messages), key or (_default_key(tuple(messages)) if messages else ""), purpose, stale, _caller())
+         stale: Deadline | None = None, variants: dict[str, float] | list[Variant] | None = None,
+         winner: WinnerRule | None = None) -> Send:
+    """Send one message; several are a fallback chain (push, then SMS, then email).
+
+    `variants={"a": 50, "b": 50}` (the same templates, `variant` in the context) or
+    `variants=[Variant("control", weight=50), Variant("short", template="win_back/email_offer_short", weight=50)]`
+    splits enrollments; `winner=WinnerRule(...)` promotes the best one for new enrollments."""
+    where = _caller()
+    arms = _variants(variants, where)
+    channels = {m.channel for m in messages}
+    for arm in arms:
+        if isinstance(arm.template, str) and len(messages) != 1:
+            raise ValueError(f"{where}: variant {arm.name!r} of a fallback chain needs template={{channel: template}}")
+        if isinstance(arm.template, dict) and not set(arm.template) <= channels:
+            raise ValueError(f"{where}: variant {arm.name!r} names channels {sorted(set(arm.template) - channels)} "
+                             "that this send does not use")
+    if winner is not None:
+        if len(arms) < 2:
+            raise ValueError(f"{where}: winner=... needs at least two variants")
+        if winner.metric not in METRICS:
+            raise ValueError(f"{where}: winner metric {winner.metric!r} is not one of {', '.join(METRICS)}")
+        if not 0 < winner.alpha < 1 or winner.min_sample < 1 or winner.within <= timedelta(0):
+            raise ValueError(f"{where}: winner rule needs 0 < alpha < 1, min_sample >= 1 and a positive `within`")
+    return Send(tuple(messages), key or (_default_key(tuple(messages)) if messages else ""), purpose, stale, where,
+                arms, winner)
+
+
+def _variants(given: dict[str, float] | list[Variant] | None, where: Where) -> tuple[Variant, ...]:
+    if not given:
+        return ()
+    arms = [Variant(name, None, weight) for name, weight in given.items()] if isinstance(given, dict) else list(given)
+    names = [a.name for a in arms]
+    for arm in arms:
+        if not isinstance(arm, Variant) or not _NAME.fullmatch(str(arm.name)):
+            raise ValueError(f"{where}: variant {getattr(arm, 'name', arm)!r} needs a name of lower-case letters, "
+                             "digits and _ (at most 32)")
+        if not arm.weight > 0:
+            raise ValueError(f"{where}: variant {arm.name!r} needs a positive weight, not {arm.weight!r}")
+    if len(set(names)) != len(names) or len(arms) < 2:
+        raise ValueError(f"{where}: variants need at least two distinct names, got {names}")
+    return tuple(arms)
 
 
 def _parse_at(at: str | time | None) -> time | None:
@@ -147,14 +219,35 @@ def _parse_at(at: str | time | None) -> time | None:
         raise ValueError(f"at={at!r} is not a time of day like '10:00'") from None
 
 
-def wait(*, days: float = 0, hours: float = 0, minutes: float = 0, at: str | time | None = None) -> Wait:
-    """Wait a duration; with `at`, until that local time on the day the duration lands on."""
-    return Wait(timedelta(days=days, hours=hours, minutes=minutes), None, _parse_at(at), _caller())
+BEST = "best"
+DEFAULT_BEST_FALLBACK = time(10, 0)
 
 
-def wait_until(instant: FieldTime, *, at: str | time | None = None) -> Wait:
+def _at_and_best(at: str | time | None, fallback: str | time | None, where: Where) -> tuple[time | None, bool]:
+    try:
+        if at == BEST:
+            return _parse_at(fallback) or DEFAULT_BEST_FALLBACK, True
+        if fallback is not None:
+            raise ValueError(f"fallback={fallback!r} only goes with at='best'")
+        return _parse_at(at), False
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from None
+
+
+def wait(*, days: float = 0, hours: float = 0, minutes: float = 0, at: str | time | None = None,
+         fallback: str | time | None = None) -> Wait:
+    """Wait a duration; with `at`, until that local time on the day the duration lands on.
+    at="best": the member's most likely engagement hour, else `fallback` (default 10:00)."""
+    where = _caller()
+    wall, best = _at_and_best(at, fallback, where)
+    return Wait(timedelta(days=days, hours=hours, minutes=minutes), None, wall, where, best)
+
+
+def wait_until(instant: FieldTime, *, at: str | time | None = None, fallback: str | time | None = None) -> Wait:
     """Wait until an instant relative to the member's data; no wait if it has passed."""
-    return Wait(None, instant, _parse_at(at), _caller())
+    where = _caller()
+    wall, best = _at_and_best(at, fallback, where)
+    return Wait(None, instant, wall, where, best)
 
 
 def branch(condition: Condition, then: list[Step], otherwise: list[Step] | None = None) -> Branch:
@@ -190,6 +283,16 @@ def event(type: str, *, where: dict[str, Any] | None = None, properties: dict[st
           max_age: timedelta | None = timedelta(days=1)) -> EventTrigger:
     """trigger=event("purchase", where={"first_purchase": True}, properties={"amount": float})"""
     return EventTrigger(type, dict(where or {}), dict(properties or {}), max_age, _caller())
+
+
+def walk(steps: tuple[Step, ...]) -> list[Step]:
+    """Every step, branches included, in order."""
+    out: list[Step] = []
+    for s in steps:
+        out.append(s)
+        if isinstance(s, Branch):
+            out += walk(s.then) + walk(s.otherwise)
+    return out
 
 
 ONCE = "once"
@@ -236,6 +339,12 @@ class Journey:
                 raise ValueError(f"journey {self.name!r} has neither an audience nor a trigger: give "
                                  "audience=... (entered on its schedule) or trigger=event(...)")
             object.__setattr__(self, "schedule", None)  # no audience: nothing to diff on a cron
+        tests = [s for s in walk(self.steps) if isinstance(s, Send) and s.variants]
+        splits = {tuple((v.name, v.weight) for v in s.variants) for s in tests}
+        if len(splits) > 1 or sum(s.winner is not None for s in tests) > 1:
+            raise ValueError(f"journey {self.name!r} ({tests[-1].where}): an enrollment is in one variant for the "
+                             "whole journey, so every send with variants needs the same names and weights, "
+                             "and at most one of them a winner rule")
 
     def steps_for(self, version: int) -> tuple[Step, ...] | None:
         return self.steps if version == self.version else self.earlier_versions.get(version)

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from journeys.bulk import execute_many, instant_writer
 from journeys.conditions import Condition, Scope
 from journeys.delivery import deliver
 from journeys.dsl import End, ExitWhen, Journey, Send, Wait
@@ -29,11 +30,18 @@ from journeys.models import Enrollment, EnrollmentStatus
 from journeys.program import Instruction, Jump, JumpUnless, program_of
 from journeys.services import Services
 from journeys.settle import upgrade_from_events
-from journeys.state import Advance, Done, Outcome, Park, State
+from journeys.state import Advance, Done, EnrollmentRow, Outcome, Park, State
 from journeys.stats import TickStats
-from journeys.timing import LATE_FOR_WALL_TIME, deadline, next_wall_time, parse_instant, wait_target, zone_of
+from journeys.timing import (
+    LATE_FOR_WALL_TIME,
+    deadline,
+    next_wall_time,
+    parse_instant,
+    wait_target,
+    zone_of,
+)
 from journeys.triggers import enroll_triggered
-from journeys.zones import resolve
+from journeys.zones import Zone, resolve
 
 log = logging.getLogger("loyalflow.engine")
 
@@ -109,13 +117,23 @@ def _step(journey: Journey, state: State, instr: Instruction, truths: dict[int, 
     return Advance(to=len(state.program))
 
 
+_COLUMNS = (Enrollment.id, Enrollment.journey_version, Enrollment.recipient_kind, Enrollment.recipient_id,
+            Enrollment.enrolled_at, Enrollment.step_index, Enrollment.due_at, Enrollment.context, Enrollment.status,
+            Enrollment.exit_reason, Enrollment.variant)
+
+
 def _load(session: Session, journey: Journey, ids: list[int], now: datetime, services: Services, worker: str,
-          stats: TickStats) -> tuple[list[Enrollment], list[State]]:
-    rows = list(session.execute(select(Enrollment).where(Enrollment.id.in_(ids), Enrollment.lease_owner == worker)
-                                .order_by(Enrollment.id)).scalars())
+          stats: TickStats) -> tuple[list[EnrollmentRow], list[State], dict[tuple[str, int], Zone]]:
+    """The leased enrollments as plain rows (Core select, no ORM identity map), their states and the
+    zones their times are computed in (resolved once per chunk; delivery reuses them)."""
+    rows = [EnrollmentRow(*r) for r in session.execute(
+        select(*_COLUMNS).where(Enrollment.id.in_(ids), Enrollment.lease_owner == worker).order_by(Enrollment.id))]
     states: list[State] = []
+    programs: dict[int, tuple[Instruction, ...] | None] = {}
     for row in rows:
-        program = program_of(journey, row.journey_version)
+        if row.journey_version not in programs:  # once per version per chunk
+            programs[row.journey_version] = program_of(journey, row.journey_version)
+        program = programs[row.journey_version]
         if program is None:
             row.status, row.exit_reason = EnrollmentStatus.failed, "journey_version_retired"
             stats.failed["journey_version_retired"] += 1
@@ -125,13 +143,22 @@ def _load(session: Session, journey: Journey, ids: list[int], now: datetime, ser
                     services.default_time_zone)
     for s in states:  # waits count local days in the zone quiet hours use (own, store, default; else UTC)
         s.time_zone = zones[(s.row.recipient_kind, s.row.recipient_id)].name
-    return rows, states
+    return rows, states, zones
+
+
+def _write_back(session: Session, rows: list[EnrollmentRow], now: datetime) -> None:
+    """Every row of the chunk in one executemany UPDATE (by primary key), its lease released."""
+    instant = instant_writer(session)
+    at = instant(now)
+    execute_many(session, "UPDATE enrollments SET step_index = {p}, due_at = {p}, status = {p}, exit_reason = {p}, "
+                          "lease_owner = NULL, lease_until = NULL, updated_at = {p} WHERE id = {p}",
+                 [(r.step_index, instant(r.due_at), r.status.value, r.exit_reason, at, r.id) for r in rows])
 
 
 def run_chunk(session: Session, journey: Journey, ids: list[int], now: datetime, services: Services,
               worker: str) -> TickStats:
     stats = TickStats()
-    rows, states = _load(session, journey, ids, now, services, worker, stats)
+    rows, states, zones = _load(session, journey, ids, now, services, worker, stats)
     scope = Scope(now, journey.audience, dict(journey.audience_params))
     for _ in range(4 * max((len(s.program) for s in states), default=0) + 4):
         runnable = [s for s in states if not (s.parked or s.done)]
@@ -161,7 +188,7 @@ def run_chunk(session: Session, journey: Journey, ids: list[int], now: datetime,
         for group in by_step.values():
             step = group[0].program[group[0].pc]
             assert isinstance(step, Send)
-            outcomes = deliver(session, journey, step, [s.row for s in group], now, services, stats)
+            outcomes = deliver(session, journey, step, [s.row for s in group], now, services, stats, zones)
             for s in group:
                 # no outcome: another worker took the ledger row first; the next round reads what it did
                 if (outcome := outcomes.get(s.row.id)) is not None:
@@ -176,8 +203,7 @@ def run_chunk(session: Session, journey: Journey, ids: list[int], now: datetime,
         else:  # ran out of iterations: leave it due now, nothing lost
             s.row.due_at = now
         stats.advanced += 1
-    for row in rows:
-        row.lease_owner, row.lease_until, row.updated_at = None, None, now
+    _write_back(session, rows, now)
     session.commit()
     return stats
 

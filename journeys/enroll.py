@@ -1,21 +1,23 @@
 """Enroll: one INSERT ... SELECT from the audience query, idempotent on the occurrence key.
 
 No Python loop over members: the audience runs in the database, the holdout and rollout
-buckets are computed there too, and a re-run inserts nothing already enrolled.
+buckets are computed there too (and, for journeys that use them, the A/B variant and the member's
+best send hour), and a re-run inserts nothing already enrolled.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
-
-import re
+from typing import Any
 
 from sqlalchemy import String, case, cast, func, literal, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from audiences.queries import get_audience
+from journeys import send_time, variants
 from journeys.dsl import ONCE, WEEKLY, Journey
 from journeys.holdout import bucket_sql, threshold
 from journeys.models import Enrollment, EnrollmentStatus
@@ -56,6 +58,16 @@ def enroll(session: Session, journey: Journey, now: datetime) -> EnrollResult:
     holdout = bucket_sql(rows.c.recipient_id, journey.name, "holdout") < threshold(journey.holdout_percent)
     in_rollout = bucket_sql(rows.c.recipient_id, journey.name, "rollout") < threshold(journey.rollout_percent)
     status = case((holdout, literal(EnrollmentStatus.held_out.value)), else_=literal(EnrollmentStatus.active.value))
+    pairs = [(name, rows.c[name]) for name in field_names]
+    sources: Any = rows
+    if send_time.uses_best(journey) and audience.recipient == "member":  # each member's own hour, set-based
+        best = send_time.best_hours_query(session, now)
+        sources = rows.outerjoin(best, best.c.member_id == rows.c.recipient_id)
+        pairs += [("best_hour", best.c.hour), ("send_time_rule", case(
+            (best.c.hour.is_(None), literal(send_time.FALLBACK)), else_=literal(send_time.BEST)))]
+    variants.promote(session, journey, now)  # a winner met its rule: everyone entering from now gets it
+    variant = variants.variant_sql(session, journey, rows.c.recipient_id)
+    extra = [] if variant is None else [case((holdout, None), else_=variant)]
     source = select(
         literal(journey.name),
         literal(journey.version),
@@ -66,11 +78,12 @@ def enroll(session: Session, journey: Journey, now: datetime) -> EnrollResult:
         status,
         literal(0),
         case((holdout, None), else_=literal(now, Enrollment.due_at.type)),
-        _json_object(dialect, [(name, rows.c[name]) for name in field_names]),
+        _json_object(dialect, pairs),
         literal(now, Enrollment.updated_at.type),
-    ).where(in_rollout)
+        *extra,
+    ).select_from(sources).where(in_rollout)
     columns = ["journey", "journey_version", "recipient_kind", "recipient_id", "occurrence_key", "enrolled_at",
-               "status", "step_index", "due_at", "context", "updated_at"]
+               "status", "step_index", "due_at", "context", "updated_at"] + (["variant"] if extra else [])
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Enrollment)
     statement = insert.from_select(columns, source).on_conflict_do_nothing(
         index_elements=["journey", "recipient_kind", "recipient_id", "occurrence_key"])

@@ -22,7 +22,7 @@ from journeys.dsl import Journey
 from journeys.models import Enrollment, EnrollmentStatus
 from journeys.passes import run_pass
 from journeys.services import Services
-from journeys.simulate import Day, DryRunAdapter, sandbox
+from journeys.simulate import Day, DryRunAdapter, count_variants, sandbox
 from journeys.stats import TickStats
 
 
@@ -114,6 +114,7 @@ def simulate_events(engine: Engine, journey: Journey, events_path: str, start: d
             by_day[now.date()].stats.merge(result.journeys.get(journey.name, TickStats()))
             if on_pass:
                 on_pass(now)
+        count_variants(factory, journey, by_day)  # an A/B step's split, as `simulate` without events shows it
     return list(by_day.values())
 
 

@@ -12,37 +12,63 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from channels.adapters.base import DeliveryResult, DeliveryStatus
+from journeys.bulk import execute_many, instant_writer, placeholder
 from journeys.dsl import Journey, Send
-from journeys.models import Enrollment, SendStatus, Send as LedgerRow
+from journeys.models import Send as LedgerRow
+from journeys.models import SendStatus
 from journeys.settle import SETTLE_HOLD, mark_unknown
+from journeys.state import EnrollmentRow
 
 FINAL = (SendStatus.sent, SendStatus.skipped, SendStatus.failed)
+RESERVE_BATCH = 500
+"""Rows per INSERT: 9 parameters each, within SQLite's 32,766 and PostgreSQL's 65,535."""
 OPEN = (SendStatus.reserved, SendStatus.deferred)
 
 
-def reserve(session: Session, journey: Journey, step: Send, rows: Sequence[Enrollment],
-            now: datetime) -> dict[int, LedgerRow]:
-    """A ledger row per enrollment for this step (existing rows are kept as they are), committed."""
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """A ledger row this call inserted: it is `reserved`, nothing else has happened to it."""
+
+    id: int
+    status: SendStatus = SendStatus.reserved
+
+
+def reserve(session: Session, journey: Journey, step: Send, rows: Sequence[EnrollmentRow],
+            now: datetime) -> dict[int, Reserved | LedgerRow]:
+    """A ledger row per enrollment for this step (existing rows are kept as they are), committed.
+
+    One INSERT .. ON CONFLICT DO NOTHING .. RETURNING per 500 rows, straight to the driver (no per-row
+    parameter processing): the rows it inserted come back as `Reserved`; only rows that already
+    existed (a resumed or shared step: rare) are read back whole."""
     purpose = step.purpose or journey.purpose
-    values = [{
-        "enrollment_id": r.id, "step_key": step.key, "journey": journey.name,
-        "recipient_kind": r.recipient_kind, "recipient_id": r.recipient_id, "purpose": purpose,
-        "channel": None, "template": step.messages[0].template, "status": SendStatus.reserved.value,
-        "reason": None, "attempts": 0, "reserved_at": now, "updated_at": now,
-    } for r in rows]
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(LedgerRow)
-    session.execute(insert.on_conflict_do_nothing(index_elements=["enrollment_id", "step_key"]), values)
+    template = step.messages[0].template
+    at = instant_writer(session)(now)
+    p = placeholder(session)
+    row_sql = f"({p}, {p}, {p}, {p}, {p}, {p}, NULL, {p}, 'reserved', NULL, 0, {p}, {p})"
+    found: dict[int, Reserved | LedgerRow] = {}
+    for lo in range(0, len(rows), RESERVE_BATCH):  # one multi-row INSERT .. RETURNING per batch
+        batch = rows[lo:lo + RESERVE_BATCH]
+        params: list[Any] = []
+        for r in batch:
+            params += (r.id, step.key, journey.name, r.recipient_kind, r.recipient_id, purpose, template, at, at)
+        inserted = session.connection().exec_driver_sql(
+            "INSERT INTO sends (enrollment_id, step_key, journey, recipient_kind, recipient_id, purpose, channel, "
+            "template, status, reason, attempts, reserved_at, updated_at) VALUES "
+            + ", ".join([row_sql] * len(batch))
+            + " ON CONFLICT (enrollment_id, step_key) DO NOTHING RETURNING id, enrollment_id", tuple(params))
+        found.update({enrollment_id: Reserved(ledger_id) for ledger_id, enrollment_id in inserted})
     session.commit()
-    found = session.execute(select(LedgerRow).where(
-        LedgerRow.enrollment_id.in_([r.id for r in rows]), LedgerRow.step_key == step.key)).scalars().all()
-    return {r.enrollment_id: r for r in found}
+    existing = [r.id for r in rows if r.id not in found]
+    if existing:
+        found.update({r.enrollment_id: r for r in session.execute(select(LedgerRow).where(
+            LedgerRow.enrollment_id.in_(existing), LedgerRow.step_key == step.key)).scalars()})
+    return found
 
 
 def finish(session: Session, row_ids: Sequence[int], status: SendStatus, reason: str | None, now: datetime,
@@ -56,18 +82,23 @@ def finish(session: Session, row_ids: Sequence[int], status: SendStatus, reason:
 
 def hand_over(session: Session, chosen: Sequence[tuple[int, str, str]], now: datetime) -> set[int]:
     """The exclusive hand-over of (ledger id, channel, template) rows: returns the ids this call moved
-    to `sending`; only those may be given to an adapter. Committed before returning."""
+    to `sending`; only those may be given to an adapter. Committed before returning.
+
+    One UPDATE .. RETURNING per (channel, template) (a chunk has one or a few): a row moves only
+    from reserved/deferred, so two workers can never both move it."""
     if not chosen:
         return set()
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, channel, template in chosen:
+        groups.setdefault((channel, template), []).append(i)
     table = LedgerRow.__table__
-    session.execute(  # one executemany: which channel and template each row goes out on
-        update(table).where(table.c.id == bindparam("b_id"), or_(*(table.c.status == st.value for st in OPEN)))
-        .values(channel=bindparam("b_channel"), template=bindparam("b_template")),
-        [{"b_id": i, "b_channel": channel, "b_template": template} for i, channel, template in chosen])
-    mine = set(session.execute(
-        update(LedgerRow).where(LedgerRow.id.in_([i for i, _, _ in chosen]), LedgerRow.status.in_(OPEN))
-        .values(status=SendStatus.sending, attempts=LedgerRow.attempts + 1, updated_at=now)
-        .returning(LedgerRow.id), execution_options={"synchronize_session": False}).scalars())
+    mine: set[int] = set()
+    for (channel, template), ids in groups.items():
+        mine.update(session.execute(
+            update(table).where(table.c.id.in_(ids), table.c.status.in_([st.value for st in OPEN]))
+            .values(channel=channel, template=template, status=SendStatus.sending.value,
+                    attempts=table.c.attempts + 1, updated_at=now)
+            .returning(table.c.id)).scalars())
     session.commit()
     return mine
 
@@ -131,18 +162,15 @@ def record_results(session: Session, results: Sequence[DeliveryResult], now: dat
         t = transition_for(result, attempts.get(result.ledger_id, 0) or 0, now, max_attempts, backoff)
         out[result.ledger_id] = t
         if t.status is SendStatus.sent:
-            sent_rows.append({"b_id": result.ledger_id, "b_pid": t.provider_message_id})
+            sent_rows.append((result.ledger_id, t.provider_message_id))
         elif t.status is SendStatus.unknown:
             mark_unknown(session, result.ledger_id, t.reason or "no_answer", now)
         elif t.status is SendStatus.reserved:
             release_unsent(session, [result.ledger_id], now)
         else:
             finish(session, [result.ledger_id], t.status, t.reason, now, only_from=(SendStatus.sending,))
-    if sent_rows:
-        table = LedgerRow.__table__
-        session.execute(
-            update(table).where(table.c.id == bindparam("b_id"), table.c.status == SendStatus.sending.value)
-            .values(status=SendStatus.sent.value, provider_message_id=bindparam("b_pid"), sent_at=now,
-                    updated_at=now, reason=None),
-            sent_rows)
+    at = instant_writer(session)(now)
+    execute_many(session, "UPDATE sends SET status = 'sent', provider_message_id = {p}, sent_at = {p}, "
+                          "updated_at = {p}, reason = NULL WHERE id = {p} AND status = 'sending'",
+                 [(pid, at, at, ledger_id) for ledger_id, pid in sent_rows])
     return out

@@ -6,7 +6,16 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from audiences.models.base import Base, UTCDateTime
@@ -40,6 +49,7 @@ class Enrollment(Base):
                          name="uq_enrollments_occurrence"),
         Index("ix_enrollments_due", "status", "due_at"),
         Index("ix_enrollments_journey_status", "journey", "status"),
+        Index("ix_enrollments_member", "recipient_kind", "recipient_id", "journey", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -60,6 +70,8 @@ class Enrollment(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    variant: Mapped[str | None] = mapped_column(String(32))
+    """Its arm of the journey's A/B test (journeys/variants.py); None: the journey has none, or held out."""
 
 
 class Send(Base):
@@ -107,3 +119,23 @@ class JourneyClock(Base):
 
     journey: Mapped[str] = mapped_column(String(64), primary_key=True)
     last_fire_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class AbDecision(Base):
+    """When and why an A/B test's winner was promoted: from `decided_at`, every new enrollment gets it."""
+
+    __tablename__ = "ab_decisions"
+    __table_args__ = (UniqueConstraint("journey", "step_key", name="uq_ab_decisions_journey_step"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    journey: Mapped[str] = mapped_column(String(64))
+    step_key: Mapped[str] = mapped_column(String(64))
+    winner: Mapped[str] = mapped_column(String(32))
+    metric: Mapped[str] = mapped_column(String(16))
+    within_days: Mapped[float] = mapped_column(Float)
+    alpha: Mapped[float] = mapped_column(Float)
+    p_value: Mapped[float] = mapped_column(Float)
+    """The largest p-value of the winner against each other variant (each below alpha / comparisons)."""
+    rates: Mapped[dict[str, Any]] = mapped_column(JSON)
+    """Per variant: {"sends": n, "successes": x, "rate": x / n}."""
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)

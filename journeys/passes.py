@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, literal, literal_column, select, union_all
+from sqlalchemy import func, literal, literal_column, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from audiences.models import Event
-from journeys import clocks
+from journeys import broadcasts, clocks
 from journeys.dsl import Journey
 from journeys.engine import DEFAULT_CHUNK, SessionFactory, advance
 from journeys.enroll import enroll
@@ -94,7 +94,8 @@ def next_due(session: Session, journeys: Iterable[str] | None = None) -> datetim
     """The earliest due instant of any active enrollment (of these journeys): one query on the same index."""
     query = select(func.min(Enrollment.due_at)).where(Enrollment.status == EnrollmentStatus.active)
     if journeys is not None:
-        query = query.where(Enrollment.journey.in_(list(journeys)))
+        query = query.where(or_(Enrollment.journey.in_(list(journeys)),  # and broadcasts: every pass runs them
+                                Enrollment.journey.startswith(broadcasts.PREFIX, autoescape=True)))
     return session.scalar(query)
 
 
@@ -157,6 +158,7 @@ def run_pass(session_factory: SessionFactory, journeys: Mapping[str, Journey], n
     """Entry (cron fires, events, every ENTRY_HOOKS entry), then progress (everything due), at `now`."""
     with session_factory() as session:
         seen = probe(session, now, events=any(j.trigger is not None for j in journeys.values()))
+    journeys = {**journeys, **broadcasts.journeys_for(session_factory, seen.due)}  # due broadcasts: one-step journeys
     result = PassResult()
     result.add(enroll_due(session_factory, journeys, now))  # no query unless a cron fired (clocks cache)
     result.add(enroll_triggered(session_factory, journeys, now, newest=seen.newest_event))

@@ -1,4 +1,5 @@
-"""Finding journeys: one file per journey in journeys/definitions/ (and LOYALFLOW_JOURNEYS_PATH).
+"""Finding journeys: one file per journey in the program's journeys folder (journeys/definitions/ for the
+shipped program, `<LOYALFLOW_PROGRAM_DIR>/journeys/` for yours) and LOYALFLOW_JOURNEYS_PATH.
 
 A file defines `JOURNEY = Journey(...)`. Loading never stops at the first bad file: every
 problem is collected with its file and line, so `loyalflow check` can report them all at once.
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from audiences.errors import LoyalflowError, PlacedError
+from audiences.program_dir import journeys_folder
 from journeys.dsl import Journey
 from templates.problems import Problem
 
@@ -34,7 +36,7 @@ class Loaded:
 
 
 def journey_files() -> list[Path]:
-    folders = [DEFINITIONS] + [Path(p) for p in os.environ.get("LOYALFLOW_JOURNEYS_PATH", "").split(os.pathsep) if p]
+    folders = [journeys_folder()] + [Path(p) for p in os.environ.get("LOYALFLOW_JOURNEYS_PATH", "").split(os.pathsep) if p]
     return sorted(f for folder in folders if folder.is_dir() for f in folder.glob("*.py") if not f.name.startswith("_"))
 
 
@@ -75,13 +77,15 @@ def load_all(files: list[Path] | None = None) -> Loaded:
 
 
 _cache: Loaded | None = None
+_cache_key: tuple[str, ...] | None = None
 
 
 def journeys() -> dict[str, Journey]:
-    """Every journey that loads; a file that fails to load raises with its place."""
-    global _cache
-    if _cache is None:
-        _cache = load_all()
+    """Every journey that loads; a file that fails to load raises with its place (cached per program)."""
+    global _cache, _cache_key
+    key = tuple(str(f) for f in journey_files())
+    if _cache is None or key != _cache_key:
+        _cache, _cache_key = load_all(), key
     if _cache.problems:
         p = _cache.problems[0]
         raise JourneyLoadError(p.path, p.line or 1, f"{p.message} (run `loyalflow check` for all problems)")
@@ -90,6 +94,11 @@ def journeys() -> dict[str, Journey]:
 
 def get_journey(name: str) -> Journey:
     found = journeys()
+    if name not in found and name.startswith("broadcast_"):  # a broadcast is a row, not a file
+        from journeys.broadcasts import journey_named
+
+        if (broadcast := journey_named(name)) is not None:
+            return broadcast
     if name not in found:
         raise UnknownJourney(f"unknown journey {name!r}; known journeys: {', '.join(sorted(found))}")
     return found[name]

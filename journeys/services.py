@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from audiences.settings import ProgramSettings, program_context
 from channels.adapters.base import Adapter, DeliveryResult, OutgoingMessage
 from channels.gate import Candidate, Verdict
 from templates.rendered import Rendered
@@ -46,8 +47,8 @@ class Services:
     gate: Gate
     links: Links = field(default_factory=plain_links)
     feedback: Feedback = no_feedback
-    program: dict[str, Any] = field(default_factory=lambda: {
-        "name": "Loyalflow Rewards", "support_email": "support@example.com", "currency": "USD"})
+    program: dict[str, Any] = field(default_factory=program_context)
+    """The `program` of every render context: identity from ProgramSettings (LOYALFLOW_PROGRAM_NAME, ...)."""
     frequency_window: timedelta = timedelta(days=7)
     max_attempts: int = 5
     retry_backoff: timedelta = timedelta(minutes=15)
@@ -55,8 +56,10 @@ class Services:
     """LOYALFLOW_DEFAULT_TIME_ZONE: for recipients with no usable zone of their own or of their store."""
 
 
-def default_services(adapters: Mapping[str, Adapter] | None = None) -> Services:
-    """Real templates, the real gate and the adapters the channel settings choose (outbox by default)."""
+def default_services(adapters: Mapping[str, Adapter] | None = None,
+                     program: ProgramSettings | None = None) -> Services:
+    """Real templates, the real gate and the adapters the channel settings choose (outbox by default);
+    the program identity from `program` or the environment."""
     from channels import gate as gate_module
     from channels.adapters import adapters_for
     from channels.feedback import apply_delivery_results
@@ -64,6 +67,9 @@ def default_services(adapters: Mapping[str, Adapter] | None = None) -> Services:
     from templates import TemplateLibrary
 
     settings = channel_settings()
+    identity = program or ProgramSettings()
+    renderer = TemplateLibrary.load()
+    renderer.default_locale = identity.default_locale
 
     def gate(session: Session, now: datetime, candidates: Sequence[Candidate]) -> list[Verdict]:
         return gate_module.evaluate(session, now, candidates, settings)
@@ -73,13 +79,14 @@ def default_services(adapters: Mapping[str, Adapter] | None = None) -> Services:
         apply_delivery_results(session, provider, messages, results, now)
 
     return Services(
-        renderer=TemplateLibrary.load(),
+        renderer=renderer,
         adapters=adapters if adapters is not None else adapters_for(settings),
         gate=gate,
         links=_links_from(settings),
         feedback=feedback,
         frequency_window=timedelta(days=settings.frequency_window_days),
-        default_time_zone=settings.default_time_zone,
+        default_time_zone=settings.default_time_zone or identity.default_time_zone,
+        program=program_context(identity),
     )
 
 
@@ -101,9 +108,9 @@ def _links_from(settings: Any) -> Links:
     return signed_links(settings)
 
 
-def services_for(adapter: Adapter) -> Services:
+def services_for(adapter: Adapter, program: ProgramSettings | None = None) -> Services:
     """The real renderer and gate with every channel delivering to one `adapter` (tests, simulations,
     dry runs: e.g. `services_for(MemoryAdapter())`)."""
     from templates.vocabulary import CHANNELS
 
-    return default_services(adapters={channel: adapter for channel in CHANNELS})
+    return default_services(adapters={channel: adapter for channel in CHANNELS}, program=program)

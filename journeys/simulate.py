@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,18 +23,21 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import sessionmaker
 
 from audiences.db import make_engine
 from audiences.events import EventIn, store
 from channels.adapters.base import DeliveryResult, DeliveryStatus, OutgoingMessage
-from journeys.dsl import Journey
 from journeys.clocks import fires, latest_fire, next_fire, set_clocks
+from journeys.dsl import Journey
 from journeys.engine import SessionFactory
+from journeys.models import Enrollment, SendStatus
+from journeys.models import Send as LedgerRow
 from journeys.passes import PassResult, cron_schedules, next_due, run_pass
 from journeys.services import Services
 from journeys.stats import TickStats
+from journeys.variants import arms_of
 
 
 class DryRunAdapter:
@@ -79,15 +83,37 @@ def sandbox(engine: Engine) -> Iterator[SessionFactory]:
 class Day:
     day: date
     stats: TickStats = field(default_factory=TickStats)
+    variants: Counter[str] | None = None
+    """Sends per A/B variant (None: the journey has no variants)."""
 
     def row(self) -> dict[str, Any]:
         s = self.stats
-        return {"date": self.day.isoformat(), "enrolled": s.enrolled, "held_out": s.held_out,
-                "sent": dict(sorted((k, v) for k, v in s.sent.items() if v)),
-                "skipped": dict(sorted((k, v) for k, v in s.skipped.items() if v)),
-                "failed": dict(sorted((k, v) for k, v in s.failed.items() if v)),
-                "exited": dict(sorted((k, v) for k, v in s.exited.items() if v)),
-                "completed": s.completed}
+        out = {"date": self.day.isoformat(), "enrolled": s.enrolled, "held_out": s.held_out,
+               "sent": dict(sorted((k, v) for k, v in s.sent.items() if v)),
+               "skipped": dict(sorted((k, v) for k, v in s.skipped.items() if v)),
+               "failed": dict(sorted((k, v) for k, v in s.failed.items() if v)),
+               "exited": dict(sorted((k, v) for k, v in s.exited.items() if v)),
+               "completed": s.completed}
+        if self.variants is not None:
+            out["variants"] = dict(sorted(self.variants.items()))
+        return out
+
+
+def count_variants(session_factory: SessionFactory, journey: Journey, days: Mapping[date, Day]) -> None:
+    """The A/B split of what was sent, per day (UTC) and variant, into `days` (a journey without variants: nothing)."""
+    arms = arms_of(journey)
+    if not arms:
+        return
+    for d in days.values():
+        d.variants = Counter({a.name: 0 for a in arms})
+    with session_factory() as session:
+        rows = session.execute(select(LedgerRow.sent_at, Enrollment.variant)
+                               .join(Enrollment, Enrollment.id == LedgerRow.enrollment_id)
+                               .where(LedgerRow.journey == journey.name, LedgerRow.status == SendStatus.sent,
+                                      Enrollment.variant.is_not(None)))
+        for sent_at, variant in rows:
+            if sent_at is not None and (d := days.get(sent_at.date())) is not None and d.variants is not None:
+                d.variants[variant] += 1
 
 
 def tick_times(schedule: str, start: datetime, days: int) -> list[datetime]:
@@ -168,7 +194,8 @@ def simulate(engine: Engine, journey: Journey, start: datetime, days: int,
             by_day[now.date()].stats.merge(result.total)
             if on_tick and journey.schedule and latest_fire(journey.schedule, now) == now:
                 on_tick(now)
+        count_variants(factory, journey, by_day)
     return list(by_day.values())
 
 
-__all__ = ["DryRunAdapter", "Day", "run_clock", "sandbox", "simulate", "start_clocks", "tick_times"]
+__all__ = ["DryRunAdapter", "Day", "count_variants", "run_clock", "sandbox", "simulate", "start_clocks", "tick_times"]

@@ -10,8 +10,27 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from journeys.models import Enrollment, EnrollmentStatus
+from journeys.models import EnrollmentStatus
 from journeys.program import Instruction
+
+
+@dataclass(slots=True)
+class EnrollmentRow:
+    """The columns of an enrollment the engine reads and writes back, as a plain row (no ORM object:
+    the unit of work's flush of thousands of dirty objects per chunk cost more than the sends)."""
+
+    id: int
+    journey_version: int
+    recipient_kind: str
+    recipient_id: int
+    enrolled_at: datetime
+    step_index: int
+    due_at: datetime | None
+    context: dict[str, Any] | None
+    status: EnrollmentStatus = EnrollmentStatus.active
+    exit_reason: str | None = None
+    variant: str | None = None
+    """Its A/B arm (journeys/variants.py), read only."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +66,7 @@ Outcome = Advance | Park | Done
 class State:
     """An enrollment being advanced in memory; written back once per chunk."""
 
-    row: Enrollment
+    row: EnrollmentRow
     program: tuple[Instruction, ...]
     pc: int
     due: datetime

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from journeys.dsl import Deadline, FieldTime, Wait
+from journeys.send_time import wall_time
 
 UTC = timezone.utc
 
@@ -70,10 +71,11 @@ def wait_target(step: Wait, base: datetime, context: dict[str, Any], time_zone: 
     else:
         anchor, offset = base, step.duration or timedelta(0)
     landed = shift(anchor, offset, zone)
-    if step.at is None:
+    wall = wall_time(step, context)  # at="best": the member's own hour when known (journeys/send_time.py)
+    if wall is None:
         return landed
     # the local calendar day the wait lands on, at the local wall time
-    return at_local(landed.astimezone(zone).date(), step.at, zone)
+    return at_local(landed.astimezone(zone).date(), wall, zone)
 
 
 LATE_FOR_WALL_TIME = timedelta(hours=1)

@@ -1,6 +1,7 @@
 """Template files on disk: where a template lives and what its name says (journey, step, locale, channel).
 
-Layout (under `templates/library/` unless another root is given):
+Layout (under the program's `templates/` folder, `templates/library/` for the shipped program, unless
+another root is given):
 
     <journey>/<step>.<locale>.mjml       email: front matter (purpose, subject, preheader) + MJML with Jinja
     <journey>/<step>.<locale>.sms.txt    SMS: front matter (purpose, max_segments) + Jinja text

@@ -1,7 +1,8 @@
 """Numbers, money, dates and times in the recipient's locale and time zone (Babel), as Jinja filters.
 
 The filters read `locale` and `time_zone` from the render context, so a template writes
-`{{ points|number }}` or `{{ expires_at|date }}` and never names a locale. Results are cached:
+`{{ points|number }}` or `{{ expires_at|date }}` and never names a locale. Money is in the program's
+currency (`{{ 1|currency }}`) unless the template names another (`{{ amount|currency(currency) }}`). Results are cached:
 a mailing formats the same few values (points, expiry dates) for thousands of recipients.
 """
 
@@ -18,7 +19,7 @@ from babel import numbers as babel_numbers
 from jinja2 import pass_context
 from jinja2.runtime import Context
 
-from templates.locales import babel_locale
+from templates.locales import babel_locale, normalize_locale
 
 Number = int | float | Decimal
 
@@ -62,12 +63,32 @@ def format_day(value: date | datetime, fmt: str, locale: str | None, time_zone: 
 
 
 @lru_cache(maxsize=8192)
+def format_clock(value: datetime, fmt: str, locale: str | None, time_zone: str | None) -> str:
+    """The time of day only: a template that already said the date says `at {{ x|time }}`, not the
+    date again (`datetime('short')` after `date('full')` printed "November 3, 2026 at 11/3/26, 12:00 AM")."""
+    return babel_dates.format_time(_local(value, time_zone), format=fmt, locale=babel_locale(locale))
+
+
+@lru_cache(maxsize=8192)
 def format_moment(value: datetime, fmt: str, locale: str | None, time_zone: str | None) -> str:
     return babel_dates.format_datetime(_local(value, time_zone), format=fmt, locale=babel_locale(locale))
 
 
 def _ctx_locale(ctx: Context) -> str | None:
     return ctx.get("locale")
+
+
+@lru_cache(maxsize=1024)
+def formatting_locale(member_locale: str | None, template_locale: str) -> str:
+    """The locale numbers and dates are formatted in: the member's, when the template is in the member's
+    language (en-GB reads an `en` template with British dates, fr-CA a `fr` one with Canadian ones);
+    the template's own when it fell back to another language, so a ja member on an English template
+    reads English dates, not Japanese dates inside English sentences."""
+    member = normalize_locale(member_locale)
+    template = normalize_locale(template_locale)
+    if member.split("-")[0] == template.split("-")[0]:
+        return member
+    return template
 
 
 @pass_context
@@ -77,7 +98,10 @@ def number_filter(ctx: Context, value: Number) -> str:
 
 @pass_context
 def currency_filter(ctx: Context, value: Number, currency: str | None = None) -> str:
-    code = currency or (ctx.get("program") or {}).get("currency") or "USD"
+    """Money in the member's locale, in `currency` or else the program's (LOYALFLOW_CURRENCY)."""
+    code = currency or (ctx.get("program") or {}).get("currency")
+    if not code:
+        raise ValueError("currency filter: no currency given and the context's program has none")
     return format_money(value, code, _ctx_locale(ctx))
 
 
@@ -92,6 +116,11 @@ def date_filter(ctx: Context, value: date | datetime, fmt: str = "long") -> str:
 
 
 @pass_context
+def time_filter(ctx: Context, value: datetime, fmt: str = "short") -> str:
+    return format_clock(value, fmt, _ctx_locale(ctx), ctx.get("time_zone"))
+
+
+@pass_context
 def datetime_filter(ctx: Context, value: datetime, fmt: str = "medium") -> str:
     return format_moment(value, fmt, _ctx_locale(ctx), ctx.get("time_zone"))
 
@@ -101,5 +130,6 @@ FILTERS: dict[str, Any] = {
     "currency": currency_filter,
     "percent": percent_filter,
     "date": date_filter,
+    "time": time_filter,
     "datetime": datetime_filter,
 }

@@ -12,9 +12,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from audiences.program_dir import templates_folder
 from templates.compiled import Compiled, compile_file
 from templates.errors import TemplateError, TemplateNotFound
-from templates.files import DEFAULT_ROOT, TemplateFile, display_path, split_name
+from templates.files import TemplateFile, display_path, split_name
+from templates.formatting import formatting_locale
 from templates.locales import DEFAULT_LOCALE, fallback_chain, normalize_locale
 from templates.rendered import Rendered
 from templates.vocabulary import Channel
@@ -35,8 +37,9 @@ class TemplateLibrary:
 
     @classmethod
     def load(cls, root: str | os.PathLike[str] | None = None, *, eager: bool = True) -> TemplateLibrary:
-        """Find every template under `root`; with `eager`, compile them all now (fail fast on a bad one)."""
-        base = Path(root) if root is not None else DEFAULT_ROOT
+        """Find every template under `root` (default: the program's templates folder); with `eager`, compile
+        them all now (fail fast on a bad one)."""
+        base = Path(root) if root is not None else templates_folder()
         if not base.is_dir():
             raise TemplateNotFound(display_path(base), None, "template folder does not exist")
         files = []
@@ -114,5 +117,5 @@ class TemplateLibrary:
             compiled = self.compiled(self.resolve(journey, step, locale))
             self._resolved[key] = compiled
         values = dict(context)
-        values["locale"] = normalize_locale(locale)
+        values["locale"] = formatting_locale(locale, compiled.file.locale)  # consistent with the text's language
         return compiled.render(values)

@@ -7,7 +7,7 @@ from functools import lru_cache
 from babel import Locale, UnknownLocaleError
 
 DEFAULT_LOCALE = "en"
-SUPPORTED_LOCALES: tuple[str, ...] = ("en", "fr", "fr-CA", "de", "es")
+SUPPORTED_LOCALES: tuple[str, ...] = ("en", "fr", "fr-CA", "de", "es", "ja")
 
 
 @lru_cache(maxsize=1024)

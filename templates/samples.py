@@ -1,7 +1,10 @@
-"""Sample render contexts, one per journey, shaped like the audience rows of contracts.md.
+"""Sample render contexts, generated from a journey's render-context contract.
 
-Used by the template check, `loyalflow preview` and the gallery. Fixed values (no clock) so every
-check run renders the same thing.
+Used by the template check, `loyalflow preview` and the gallery. Given a contract
+(templates/context_contract.py), a sample holds exactly the names the contract declares: a hand-picked
+value where one exists below (for the shipped journeys' nicer figures), else a typed value generated
+from the declared kind. So a template using an undeclared name fails the check, and a new declared
+column needs no edit here. Fixed values (no clock) so every check run renders the same thing.
 """
 
 from __future__ import annotations
@@ -10,6 +13,8 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from audiences.settings import program_context
+from templates.context_contract import BASE_CONTEXT, ContextContract
 from templates.locales import normalize_locale
 
 HOSTILE_NAMES = ("<script>alert(1)</script>", "Zoë 🎉✨", "مريم", "שָׁלוֹם & \"Co\" 'x'")
@@ -20,18 +25,19 @@ _REGION = {
     "fr-CA": ("America/Toronto", "CAD"),
     "de": ("Europe/Berlin", "EUR"),
     "es": ("Europe/Madrid", "EUR"),
+    "ja": ("Asia/Tokyo", "JPY"),
 }
 
 
 def _base(locale: str, first_name: str | None) -> dict[str, Any]:
     locale = normalize_locale(locale)
-    time_zone, currency = _REGION.get(locale, _REGION.get(locale.split("-")[0], ("UTC", "USD")))
+    time_zone, _currency = _REGION.get(locale, _REGION.get(locale.split("-")[0], ("UTC", "USD")))
     return {
         "recipient_id": 1042,
         "first_name": first_name,
         "locale": locale,
         "time_zone": time_zone,
-        "program": {"name": "Loyalflow Rewards", "support_email": "help@rewards.example.com", "currency": currency},
+        "program": program_context(),  # the program's identity and currency, as real sends have it
         "links": {
             "unsubscribe_url": "https://rewards.example.com/u/1042/unsubscribe?sig=abc123",
             "preferences_url": "https://rewards.example.com/u/1042/preferences?sig=abc123",
@@ -59,6 +65,9 @@ _JOURNEYS: dict[str, dict[str, Any]] = {
         "previous_tier_code": "silver",
         "changed_at": datetime(2026, 11, 21, 10, 15, tzinfo=timezone.utc),
         "benefits": ["Free shipping on every order", "Double points on your birthday month", "Early access to sales"],
+        "survey": {"url": "https://rewards.example.com/survey/tok", "min": 0, "max": 10,  # journeys/surveys.py
+                   "scores": [{"score": n, "url": f"https://rewards.example.com/survey/tok/{n}"} for n in range(11)]},
+        "read_url": None,
     },
     "win_back": {
         "last_purchase_at": datetime(2026, 6, 2, 16, 45, tzinfo=timezone.utc),
@@ -91,14 +100,58 @@ _JOURNEYS: dict[str, dict[str, Any]] = {
              "published_at": datetime(2026, 11, 18, 14, 0, tzinfo=timezone.utc)},
         ],
         "figures": {"week_start": date(2026, 11, 16), "enrollments": 184, "redemptions": 1275, "tier_ups": 23},
+        # per-store week, managers' section, read link and pulse (journeys/bulletin.py, journeys/surveys.py)
+        "store_figures": {"enrollments": 12, "redemptions": 87, "tier_ups": 3, "nps": 40, "nps_responses": 10,
+                          "promoters": 6, "passives": 2, "detractors": 2},
+        "program_nps": {"nps": 31, "responses": 142},
+        "manager": {"read_rate": 75, "read": 6, "sent": 8, "pulse_average": 4.2, "pulse_responses": 5,
+                    "stores": [{"name": "Downtown Flagship", "enrollments": 12, "redemptions": 87, "tier_ups": 3,
+                                "nps": 40, "nps_responses": 10, "promoters": 6, "passives": 2, "detractors": 2,
+                                "read_rate": 75}]},
+        "read_url": "https://rewards.example.com/read/tok",
+        "survey": {"url": "https://rewards.example.com/survey/pulse", "min": 1, "max": 5,
+                   "scores": [{"score": n, "url": f"https://rewards.example.com/survey/pulse/{n}"} for n in range(1, 6)]},
     },
 }
 
 JOURNEYS = tuple(_JOURNEYS)
 
 
-def sample_context(journey: str, locale: str = "en", *, first_name: str | None = "Camille") -> dict[str, Any]:
-    """A full render context for `journey` in `locale` (unknown journeys get the common part only)."""
+_GENERATED: dict[str, Any] = {
+    "int": 42,
+    "float": 12.5,
+    "decimal": Decimal("49.90"),
+    "bool": True,
+    "datetime": datetime(2026, 11, 30, 10, 0, tzinfo=timezone.utc),
+    "date": date(2026, 11, 30),
+    "json": {},
+    "list": [],
+    "dict": {},
+}
+
+
+def sample_value(name: str, kind: str) -> Any:
+    """A typed sample for a declared field: a curated value of that name if any journey has one, else by kind."""
+    for values in _JOURNEYS.values():
+        if name in values:
+            return values[name]
+    if kind in _GENERATED:
+        value = _GENERATED[kind]
+        return type(value)(value) if isinstance(value, (dict, list)) else value
+    return f"sample {name}"  # str, or an enricher key declared without a kind
+
+
+def sample_context(journey: str, locale: str = "en", *, first_name: str | None = "Camille",
+                   contract: ContextContract | None = None) -> dict[str, Any]:
+    """A full render context for `journey` in `locale`: with a contract, exactly what it declares;
+    without one, the hand-written sample of a shipped journey (unknown journeys: the base part only)."""
     context = _base(locale, first_name)
-    context.update(_JOURNEYS.get(journey, {}))
+    if contract is None:
+        context.update(_JOURNEYS.get(journey, {}))
+        return context
+    curated = {**_JOURNEYS.get(contract.journey, {}), **_JOURNEYS.get(journey, {})}
+    for name, kind in {**contract.fields, **contract.enriched}.items():
+        if name in BASE_CONTEXT:
+            continue
+        context[name] = curated[name] if name in curated else sample_value(name, kind)
     return context

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from audiences.demo.benefits import localized
 from audiences.demo.catalogue import EMAIL_DOMAINS, LOCALES, STORES, TIERS, ZONE_BY_NAME
 
 STAFF_PER_STORE = (6, 10)
@@ -32,7 +33,7 @@ _UPDATE_TOPICS = (
 
 def tier_rows() -> list[dict[str, Any]]:
     return [{"id": t.rank, "code": t.code, "name": t.name, "rank": t.rank, "threshold_spend": t.threshold_spend,
-             "benefits": list(t.benefits)} for t in TIERS]
+             "benefits": [localized(b) for b in t.benefits]} for t in TIERS]
 
 
 def store_rows() -> list[dict[str, Any]]:

@@ -11,10 +11,21 @@ import types
 import typing
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import ColumnElement, FromClause, Select, and_, case, func, literal, select, true
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    select,
+    true,
+)
 from sqlalchemy.orm import Session
 
 from audiences.errors import InvalidParameter
@@ -109,12 +120,22 @@ def _coerce(raw: str, annotation: Any, name: str) -> Any:
     try:
         if annotation is int:
             return int(raw)
+        if annotation is float:
+            return float(raw)
+        if annotation is Decimal:
+            return Decimal(raw)
+        if annotation is bool:
+            if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                raise ValueError("use true or false")
+            return raw.lower() in ("true", "1", "yes")
+        if annotation is date:
+            return date.fromisoformat(raw)
         if annotation is datetime:
             value = datetime.fromisoformat(raw)
             if value.tzinfo is None:
                 raise ValueError("needs a time zone offset, e.g. 2026-11-23T00:00:00+00:00")
             return value
-    except ValueError as exc:
+    except (ValueError, ArithmeticError) as exc:
         raise InvalidParameter(f"parameter {name}={raw!r}: {exc}") from None
     return raw
 

@@ -10,11 +10,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, case, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
 
 from audiences.errors import InvalidParameter
 from audiences.models import Member, MemberStatus, PointsEntry
@@ -87,6 +100,58 @@ def members_with_points_expiring(now: datetime, until: datetime) -> Select[Any]:
             .where(Member.status == MemberStatus.active, earned_through - consumed >= 1))
 
 
+class expiry_window(FunctionElement[int]):
+    """The `days`-long window an instant falls in, counted from 1970-01-01 UTC: fixed windows, so a
+    batch's window never changes from one day's run to the next and neither does the reminder's key."""
+
+    type = Integer()
+    inherit_cache = True
+    name = "expiry_window"
+
+
+@compiles(expiry_window, "sqlite")
+def _window_sqlite(element: expiry_window, compiler: Any, **kw: Any) -> str:
+    instant, days = list(element.clauses)
+    return (f"CAST((julianday({compiler.process(instant, **kw)}) - 2440587.5) / "
+            f"{compiler.process(days, **kw)} AS INTEGER)")  # positive: truncation is floor
+
+
+@compiles(expiry_window)
+def _window_default(element: expiry_window, compiler: Any, **kw: Any) -> str:
+    instant, days = list(element.clauses)
+    return (f"CAST(FLOOR(EXTRACT(EPOCH FROM {compiler.process(instant, **kw)}) / 86400.0 / "
+            f"{compiler.process(days, **kw)}) AS INTEGER)")
+
+
+def digest_rows(now: datetime, until: datetime, digest_days: int) -> tuple[Any, ColumnElement[int]]:
+    """One row per (member, expiry window of `digest_days`) with a batch expiring in (now, until]:
+    the window's points still left (all its batches, so the total does not depend on the day the
+    window first entered the horizon), its earliest expiry, and the batch that is consumed last
+    (FIFO), whose being spent means the whole window is spent."""
+    batch = PointsEntry
+    left = batch_remaining(batch, now)
+    window = expiry_window(batch.expires_at, literal(digest_days, Integer))
+    last_day = until + timedelta(days=digest_days)
+    batches = (select(batch.member_id.label("member_id"), batch.id.label("batch_id"),
+                      batch.occurred_at.label("occurred_at"), batch.expires_at.label("expires_at"),
+                      left.label("left"), window.label("window"))
+               .where(batch.points > 0, batch.expires_at.is_not(None), batch.occurred_at <= now,
+                      batch.expires_at > now, batch.expires_at <= last_day)
+               .subquery("expiring_batches"))
+    groups = (select(batches.c.member_id.label("member_id"), batches.c.window.label("window"),
+                     func.sum(batches.c.left).label("points"), func.min(batches.c.expires_at).label("expires_at"),
+                     func.count().label("batches"))
+              .where(batches.c.left > 0).group_by(batches.c.member_id, batches.c.window)
+              .subquery("expiry_digest"))
+    fifo_last = aliased(batches, name="fifo_last")
+    last_batch = (select(fifo_last.c.batch_id)
+                  .where(fifo_last.c.member_id == groups.c.member_id, fifo_last.c.window == groups.c.window,
+                         fifo_last.c.left > 0)
+                  .order_by(fifo_last.c.occurred_at.desc(), fifo_last.c.batch_id.desc()).limit(1)
+                  .scalar_subquery())
+    return groups, last_batch
+
+
 class PointsExpiring(Audience):
     name = "points_expiring"
     description = ("Members with points left in an earn batch expiring within `within_days` days "
@@ -97,6 +162,9 @@ class PointsExpiring(Audience):
     class Params:
         within_days: int = 30
         min_points: int = 1
+        digest_days: int = 0
+        """With N > 0, one row per member and N-day expiry window instead of one per batch: batches
+        expiring close together make one reminder (their total, their earliest date)."""
 
     def validate(self, params: Params) -> None:  # type: ignore[override]
         super().validate(params)
@@ -104,6 +172,8 @@ class PointsExpiring(Audience):
             raise InvalidParameter(f"audience 'points_expiring': min_points must be >= 1, got {params.min_points}")
 
     def build(self, now: datetime, params: Params) -> AudienceQuery:
+        if params.digest_days > 0:
+            return self._digest(now, params)
         until = now + timedelta(days=params.within_days)
         batch = PointsEntry
         remaining = batch_remaining(batch, now)
@@ -133,5 +203,37 @@ class PointsExpiring(Audience):
                 "points": remaining,
                 "expires_at": batch.expires_at,
                 "balance": balance_at(batch.member_id, now),
+            },
+        )
+
+    def _digest(self, now: datetime, params: Params) -> AudienceQuery:
+        """Batches merged per member and expiry window: `points` is the window's total left,
+        `expires_at` its earliest expiry, `batch_id` its FIFO-last batch (spent last), `window_key` the
+        enrollment's occurrence key and `batches` how many batches it merges."""
+        until = now + timedelta(days=params.within_days)
+        digest, last_batch = digest_rows(now, until, params.digest_days)
+        source = digest.join(Member.__table__, Member.id == digest.c.member_id)
+        window_key = literal(f"{params.digest_days}d:", String) + cast(digest.c.window, String)
+        return AudienceQuery(
+            source=source,
+            recipient_id=digest.c.member_id,
+            key=digest.c.window,
+            criteria=[
+                Criterion("active", "membership is active", Member.status == MemberStatus.active),
+                Criterion("expires_in_window", f"the window's earliest batch expires by {until.isoformat()}",
+                          digest.c.expires_at <= until),
+                Criterion("points_left", f"at least {params.min_points} points left in the "
+                          f"{params.digest_days}-day expiry window", digest.c.points >= params.min_points),
+            ],
+            fields={
+                "first_name": Member.first_name,
+                "locale": Member.locale,
+                "time_zone": Member.time_zone,
+                "window_key": window_key,
+                "batch_id": last_batch,
+                "batches": digest.c.batches,
+                "points": digest.c.points,
+                "expires_at": digest.c.expires_at,
+                "balance": balance_at(digest.c.member_id, now),
             },
         )

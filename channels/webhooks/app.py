@@ -6,6 +6,7 @@ Routes:
 - POST /webhooks/twilio/inbound    Twilio inbound SMS: STOP/START/HELP keywords
 - GET|POST /unsubscribe/{id}/{token}   page, and RFC 8058 one-click POST (HEAD shows, never acts)
 - GET|POST /preferences/{id}/{token}   marketing preferences per channel
+- GET /survey/{token}[/{score}], POST (comment), GET /read/{token}   signed survey and bulletin-read links
 - GET /healthz
 
 Every refused request (bad or missing signature, old timestamp, replay, bad token, a form from
@@ -30,6 +31,7 @@ from channels.settings import ChannelSettings
 from channels.webhooks import endpoints, page_endpoints
 from channels.webhooks.events_api import event_routes
 from channels.webhooks.sendgrid_events import SendGridVerifier
+from channels.webhooks.survey_endpoints import survey_routes
 
 
 def utc_now() -> datetime:
@@ -54,6 +56,7 @@ def create_app(engine: Engine, settings: ChannelSettings, *, clock: Callable[[],
             Route("/preferences/{recipient_id}/{token}", page_endpoints.preferences, methods=["GET", "POST"]),
             Route("/healthz", endpoints.healthz, methods=["GET"]),
             *event_routes(engine, clock=clock),  # POST /v1/events: member events (channels/webhooks/events_api.py)
+            *survey_routes(),  # GET /survey/..., /read/...: signed survey and bulletin-read links (survey_endpoints.py)
         ],
         exception_handlers={HTTPException: page_endpoints.refused_page},
     )

@@ -140,3 +140,104 @@ def page_text(locale: str | None) -> tuple[str, PageText]:
             text = CATALOG.get(candidate) or CATALOG[base]
             return (candidate if base in CATALOG else text.locale), text
     return DEFAULT_LOCALE, CATALOG[DEFAULT_LOCALE]
+
+
+# --- survey and bulletin-read pages (channels/webhooks/survey_endpoints.py) ----------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SurveyText:
+    locale: str
+    nps_question: str
+    pulse_question: str
+    low: str
+    high: str
+    thanks_title: str
+    your_score: str
+    """Filled with {score} and {max}."""
+    change_hint: str
+    comment_label: str
+    comment_button: str
+    comment_saved: str
+    read_title: str
+    read_body: str
+    sms_thanks: str
+    sms_out_of_range: str
+    """Filled with {min} and {max}."""
+
+
+SURVEY_CATALOG: dict[str, SurveyText] = {
+    "en": SurveyText(
+        locale="en",
+        nps_question="How likely are you to recommend {program} to a friend?",
+        pulse_question="How useful was this bulletin?",
+        low="Not at all likely", high="Extremely likely",
+        thanks_title="Thank you!",
+        your_score="Your answer: {score} out of {max}.",
+        change_hint="Changed your mind? Pick another score:",
+        comment_label="Anything you would like to tell us? (optional)",
+        comment_button="Send",
+        comment_saved="Thank you, your comment is saved.",
+        read_title="Thanks for reading",
+        read_body="We have noted that you read this bulletin.",
+        sms_thanks="Thank you for your answer!",
+        sms_out_of_range="Please reply with a number from {min} to {max}.",
+    ),
+    "fr": SurveyText(
+        locale="fr",
+        nps_question="Quelle est la probabilité que vous recommandiez {program} à un ami ?",
+        pulse_question="Ce bulletin vous a-t-il été utile ?",
+        low="Pas du tout probable", high="Très probable",
+        thanks_title="Merci !",
+        your_score="Votre réponse : {score} sur {max}.",
+        change_hint="Vous avez changé d'avis ? Choisissez une autre note :",
+        comment_label="Souhaitez-vous nous dire quelque chose ? (facultatif)",
+        comment_button="Envoyer",
+        comment_saved="Merci, votre commentaire est enregistré.",
+        read_title="Merci de votre lecture",
+        read_body="Nous avons noté que vous avez lu ce bulletin.",
+        sms_thanks="Merci pour votre réponse !",
+        sms_out_of_range="Répondez par un nombre de {min} à {max}.",
+    ),
+    "de": SurveyText(
+        locale="de",
+        nps_question="Wie wahrscheinlich ist es, dass Sie {program} einem Freund empfehlen?",
+        pulse_question="Wie nützlich war dieses Bulletin?",
+        low="Sehr unwahrscheinlich", high="Sehr wahrscheinlich",
+        thanks_title="Vielen Dank!",
+        your_score="Ihre Antwort: {score} von {max}.",
+        change_hint="Anders entschieden? Wählen Sie eine andere Bewertung:",
+        comment_label="Möchten Sie uns noch etwas mitteilen? (optional)",
+        comment_button="Senden",
+        comment_saved="Danke, Ihr Kommentar ist gespeichert.",
+        read_title="Danke fürs Lesen",
+        read_body="Wir haben vermerkt, dass Sie dieses Bulletin gelesen haben.",
+        sms_thanks="Vielen Dank für Ihre Antwort!",
+        sms_out_of_range="Bitte antworten Sie mit einer Zahl von {min} bis {max}.",
+    ),
+    "es": SurveyText(
+        locale="es",
+        nps_question="¿Qué probabilidad hay de que recomiende {program} a un amigo?",
+        pulse_question="¿Qué utilidad tuvo este boletín?",
+        low="Nada probable", high="Muy probable",
+        thanks_title="¡Gracias!",
+        your_score="Su respuesta: {score} de {max}.",
+        change_hint="¿Ha cambiado de opinión? Elija otra puntuación:",
+        comment_label="¿Algo que quiera contarnos? (opcional)",
+        comment_button="Enviar",
+        comment_saved="Gracias, su comentario se ha guardado.",
+        read_title="Gracias por leer",
+        read_body="Hemos registrado que ha leído este boletín.",
+        sms_thanks="¡Gracias por su respuesta!",
+        sms_out_of_range="Responda con un número del {min} al {max}.",
+    ),
+}
+
+
+def survey_text(locale: str | None) -> SurveyText:
+    """The survey pages' words in the recipient's language (same fallback as `page_text`)."""
+    for candidate in fallback_chain(locale, DEFAULT_LOCALE):
+        base = candidate.split("-")[0]
+        if candidate in SURVEY_CATALOG or base in SURVEY_CATALOG:
+            return SURVEY_CATALOG.get(candidate) or SURVEY_CATALOG[base]
+    return SURVEY_CATALOG[DEFAULT_LOCALE]

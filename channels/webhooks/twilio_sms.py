@@ -27,6 +27,8 @@ from channels.consent import record_consent, suppress
 from channels.contacts import normalise
 from channels.feedback import record_delivery_event
 from channels.models import ConsentAction, ConsentEvent, Suppression, SuppressionReason
+from channels.surveys import answer_sms_reply, parse_reply
+from channels.webhooks.page_text import survey_text
 from templates.vocabulary import Channel, Purpose, RecipientKind
 
 OPT_OUT = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT"})
@@ -122,7 +124,23 @@ def handle_inbound(session: Session, params: dict[str, str], now: datetime, help
         return twiml()
     if word in HELP:
         return twiml(help_text)
-    return twiml()
+    return twiml(survey_reply(session, params.get("Body", ""), phone, now))  # "reply 0-10" (channels/surveys.py)
+
+
+def survey_reply(session: Session, body: str, phone: str, now: datetime) -> str | None:
+    """A score ("8", "9 great staff") answers the latest survey SMS sent to this number; the answer
+    thanks them in their language. Anything else gets no answer, as before."""
+    if parse_reply(body) is None:
+        return None
+    reply = answer_sms_reply(session, recipients_with_phone(session, phone), body, now)
+    if reply is None:
+        return None
+    model = Member if reply.invite.recipient_kind == "member" else Staff
+    person = session.get(model, reply.invite.recipient_id)
+    words = survey_text(person.locale if person is not None else None)
+    if reply.answer is None:
+        return words.sms_out_of_range.format(min=reply.invite.scale_min, max=reply.invite.scale_max)
+    return words.sms_thanks
 
 
 def handle_status(session: Session, params: dict[str, str], ledger_id: int | None, now: datetime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flows.cli import (
     audience,
     bench_cmd,
+    broadcast_cmds,
     channels_cmds,
     db,
     demo,
@@ -20,5 +21,6 @@ from flows.cli.app import app, main
 for _module in (demo, db, audience, demo_data, templates_cmds, journeys_cmds, channels_cmds, events_cmds,
                 flows_cmds, bench_cmd):
     _module.register(app)
+broadcast_cmds.register(app)  # H7: `loyalflow broadcast ...`
 
 __all__ = ["app", "main"]

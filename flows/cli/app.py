@@ -74,8 +74,15 @@ app = typer.Typer(
 def _root(
     _version: bool = typer.Option(False, "--version", callback=_show_version, is_eager=True,
                                   help="Print loyalflow's version and exit."),
+    program: str = typer.Option(None, "--program", metavar="DIR",
+                                help="Your program folder (journeys/, templates/, audiences/); "
+                                     "default LOYALFLOW_PROGRAM_DIR, else the shipped example."),
 ) -> None:
     """Code-first communications for loyalty programs: journeys, audiences, templates, channels."""
+    if program is not None:
+        from audiences.program_dir import use_program_dir
+
+        use_program_dir(program)
 
 
 def _hide_flag_types() -> None:

@@ -10,12 +10,19 @@ import typer
 from rich.table import Table
 
 from audiences.db import make_engine, session_scope
-from audiences.errors import UnknownRecipient
-from audiences.queries import AUDIENCES, get_audience
-from audiences.errors import InvalidParameter
+from audiences.errors import InvalidParameter, UnknownRecipient
+from audiences.queries import all_audiences, get_audience
 from flows.cli.app import console
 from flows.cli.options import parse_instant, parse_pairs
-from flows.cli.output import FORMAT, Format, plain, print_json, print_table, timestamp
+from flows.cli.output import (
+    FORMAT,
+    Format,
+    emit,
+    plain,
+    print_json,
+    print_table,
+    timestamp,
+)
 from flows.migrate import require_current
 
 audience_app = typer.Typer(help="Audiences: who is in them now, and why.", no_args_is_help=True)
@@ -24,17 +31,23 @@ AT = typer.Option(None, "--at", help="Evaluate at this instant (ISO; default now
 PARAM = typer.Option(None, "--param", "-p", help="Audience parameter name=value (repeatable).")
 
 
+def _default(f: dataclasses.Field) -> Any:  # type: ignore[type-arg]
+    """A parameter's default; "required" when it has none (an SQL audience file may declare one so)."""
+    return "required" if f.default is dataclasses.MISSING else f.default
+
+
 @audience_app.command("list")
 def list_audiences(fmt: Format = FORMAT) -> None:
-    """Every audience with its parameters and defaults."""
+    """Every audience (built-in, and your program's audience files) with its parameters and defaults."""
+    audiences = all_audiences()
     if fmt is Format.json:
         print_json([{"name": aud.name, "recipient": aud.recipient, "description": aud.description,
-                     "parameters": {f.name: f.default for f in dataclasses.fields(aud.Params)}}
-                    for aud in AUDIENCES.values()])
+                     "parameters": {f.name: _default(f) for f in dataclasses.fields(aud.Params)}}
+                    for aud in audiences.values()])
         return
     table = Table("name", "recipient", "parameters", "description")
-    for aud in AUDIENCES.values():
-        params = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(aud.Params))
+    for aud in audiences.values():
+        params = ", ".join(f"{f.name}={_default(f)!r}" for f in dataclasses.fields(aud.Params))
         table.add_row(aud.name, aud.recipient, params, aud.description)
     print_table(table)
 
@@ -71,7 +84,7 @@ def _fmt(value: Any) -> str:
 
 @audience_app.command("show")
 def show(name: str, member: int = typer.Option(..., "--member", "-m", help="Member (or staff) id."),
-         at: str = AT, param: list[str] = PARAM) -> None:
+         at: str = AT, param: list[str] = PARAM, fmt: Format = FORMAT) -> None:
     """Explain why one member is in the audience or not, criterion by criterion."""
     aud = get_audience(name)
     params = aud.parse_params(parse_pairs(param))
@@ -83,16 +96,27 @@ def show(name: str, member: int = typer.Option(..., "--member", "-m", help="Memb
             raise _out_of_range(name, parse_pairs(param)) from None
     if not why.exists:
         raise UnknownRecipient(f"audience {name!r}: {why.no_rows_reason}")
-    verdict = "[green]IN[/]" if why.included else "[red]OUT[/]"
-    console.print(f"{aud.recipient} {member} is {verdict} of {name} at {timestamp(now)}")
-    if why.no_rows_reason:
-        console.print(f"  {why.no_rows_reason}")
-    for row in why.rows:
-        table = Table("", "criterion", "meaning", title=", ".join(f"{k}={_fmt(v)}" for k, v in row.fields.items()
-                                                            if k not in ("first_name",)))
-        for c in row.criteria:
-            table.add_row("[green]✓[/]" if c.passed else "[red]✗[/]", c.name, c.describe)
-        print_table(table)
+    rows = [{"fields": {k: v for k, v in row.fields.items() if k != "first_name"}, "included": row.included,
+             "criteria": [{"name": c.name, "meaning": c.describe, "passed": c.passed} for c in row.criteria]}
+            for row in why.rows]
+    if fmt is Format.table:
+        verdict = "[green]IN[/]" if why.included else "[red]OUT[/]"
+        console.print(f"{aud.recipient} {member} is {verdict} of {name} at {timestamp(now)}")
+        if why.no_rows_reason:
+            console.print(f"  {why.no_rows_reason}")
+
+    def tables() -> list[Table]:
+        out = []
+        for row in rows:
+            title = ", ".join(f"{k}={_fmt(v)}" for k, v in row["fields"].items())
+            table = Table("", "criterion", "meaning", title=title)
+            for c in row["criteria"]:
+                table.add_row("[green]✓[/]" if c["passed"] else "[red]✗[/]", c["name"], c["meaning"])
+            out.append(table)
+        return out
+
+    emit(fmt, {"audience": name, "recipient": aud.recipient, "member": member, "at": timestamp(now),
+               "included": why.included, "no_rows_reason": why.no_rows_reason, "rows": rows}, tables)
 
 
 def register(app: typer.Typer) -> None:

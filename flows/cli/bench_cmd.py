@@ -1,9 +1,13 @@
-"""`loyalflow bench`: the whole-path benchmark (tests/bench/bench_pipeline.py), from the CLI.
+"""`loyalflow bench`: loyalflow's whole tick against the competent hand-written sender, from the CLI.
 
-The benchmark lives with the tests (it starts fake providers from tests/support), so this command
-runs it as a module in a child process instead of importing it: flows/ never imports tests/. The
+The benchmarks live with the tests (they start fake providers from tests/), so this command runs
+them as modules in a child process instead of importing them: flows/ never imports tests/. The
 child finds `tests` in the source tree this package was installed from (an editable install, or a
 run from the checkout), whatever the working directory.
+
+It runs tests/bench/bench_versus.py (paired runs against the competent script and the lean fake;
+`--scaling` redraws the chart and RESULTS.md's section with both); `--context` runs
+tests/bench/bench_pipeline.py instead: the naive way and a Prefect task per recipient.
 """
 
 from __future__ import annotations
@@ -18,14 +22,15 @@ import typer
 
 from audiences.errors import LoyalflowError
 
-MODULE = "tests.bench.bench_pipeline"
+MODULE = "tests.bench.bench_versus"
+PIPELINE = "tests.bench.bench_pipeline"
 DEFAULT_MEMBERS = 10_000
 
 
 def source_tree() -> Path | None:
     """The checkout holding tests/bench: the one flows/ was imported from, else the working directory."""
     for root in (Path(__file__).resolve().parents[2], Path.cwd()):
-        if (root / "tests" / "bench" / "bench_pipeline.py").is_file():
+        if (root / "tests" / "bench" / "bench_versus.py").is_file():
             return root
     if importlib.util.find_spec("tests.bench") is not None:
         return Path.cwd()
@@ -39,24 +44,36 @@ class BenchmarkNotAvailable(LoyalflowError):
 def bench(
     members: int = typer.Option(DEFAULT_MEMBERS, "--members", "-n", min=1,
                                 help="Members of demo data (cached under the checkout's bench-results/)."),
-    json_file: Path = typer.Option(None, "--json", help="Also write every figure to this JSON file."),
-    postgres: bool = typer.Option(False, "--postgres", help="Also on a throwaway PostgreSQL, when installed."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout (the table goes to stderr)."),
+    out: Path = typer.Option(None, "--out", help="Also write every figure to this JSON file."),
+    processes: int = typer.Option(1, "--processes", min=1, help="Advance processes sharing the tick."),
+    pairs: int = typer.Option(1, "--pairs", min=1, help="loyalflow/competent pairs (A B A B); medians reported."),
+    concurrency: int = typer.Option(128, "--concurrency", min=1, help="loyalflow's adapter threads per provider."),
     scaling: str = typer.Option(None, "--scaling", help="Comma-separated sizes: the scaling table, PNG and RESULTS.md."),
-    concurrency: int = typer.Option(128, "--concurrency", min=1, help="Adapter threads per provider."),
+    context: bool = typer.Option(False, "--context", help="The naive way and a Prefect task per recipient instead."),
+    postgres: bool = typer.Option(False, "--postgres", help="With --context: also on a throwaway PostgreSQL."),
 ) -> None:
-    """One tick of points-expiring and win-back against fake SendGrid/Twilio (20 ms), vs the naive ways."""
+    """One tick of points-expiring and win-back vs a competent hand-written sender, fakes answering in 20 ms."""
     root = source_tree()
     if root is None:
         raise BenchmarkNotAvailable(f"{MODULE} not found: the benchmark ships with the source tree; install with "
                                     "`pip install -e .` from a checkout, or run `loyalflow bench` inside one")
-    args = [sys.executable, "-m", MODULE, "--members", str(members), "--concurrency", str(concurrency),
-            "--prefect-members", str(min(members, 100_000))]
-    if json_file is not None:
-        args += ["--json", str(json_file.resolve())]
-    if postgres:
-        args.append("--postgres")
-    if scaling:
-        args += ["--scaling", scaling]
+    if context:
+        args = [sys.executable, "-m", PIPELINE, "--members", str(members), "--concurrency", str(concurrency),
+                "--prefect-members", str(min(members, 100_000))]
+        if out is not None:
+            args += ["--json", str(out.resolve())]
+        if postgres:
+            args.append("--postgres")
+    else:
+        args = [sys.executable, "-m", MODULE, "--members", str(members), "--concurrency", str(concurrency),
+                "--processes", str(processes), "--pairs", str(pairs)]
+        if as_json:
+            args.append("--json")
+        if out is not None:
+            args += ["--out", str(out.resolve())]
+        if scaling:
+            args += ["--scaling", scaling]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
     # from the checkout: its bench-results/ cache and tests/bench/RESULTS.md are where the README says

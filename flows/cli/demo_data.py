@@ -5,7 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from audiences.db import make_engine, safe_url
@@ -13,6 +20,7 @@ from audiences.demo import check_request, generate
 from flows import migrate
 from flows.cli.app import console
 from flows.cli.options import parse_instant
+from flows.cli.output import print_table
 
 
 def demo_data(
@@ -36,7 +44,7 @@ def demo_data(
     for name, count in sorted(summary.counts.items()):
         table.add_row(name, f"{count:,}")
     table.add_row("[bold]total[/]", f"[bold]{summary.total_rows:,}[/]")
-    console.print(table)
+    print_table(table)
     rate = summary.members / summary.elapsed_seconds if summary.elapsed_seconds else 0.0
     console.print(f"wrote {summary.members:,} members into {safe_url(engine.url)} in "
                   f"{summary.elapsed_seconds:.1f} s ({rate:,.0f} members/s)")

@@ -73,6 +73,7 @@ def report(
     journey: str = typer.Argument(None, help="Only this journey (default: all)."),
     since: str = typer.Option(None, "--since", help="Only messages and enrollments since this date (ISO)."),
     html: Path = typer.Option(None, "--html", help="Also write the report with charts to this HTML file."),
+    csv_dir: Path = typer.Option(None, "--csv", help="Also write every table as DIR/<table>.csv (formula-safe)."),
     window_days: int = typer.Option(7, "--window-days", min=1, max=3650, help="Conversion window after a message."),
     at: str = typer.Option(None, "--at", help="Program figures as of this instant (default now)."),
     fmt: Format = FORMAT,
@@ -94,6 +95,10 @@ def report(
                               since=parse_instant(since, "--since") if since else None, window_days=window_days)
     if html:
         html.write_text(render_html(result), encoding="utf-8")
+    if csv_dir:
+        from flows.report_csv import report_tables, write_csv
+
+        written = write_csv(report_tables(result), csv_dir)
     if fmt is Format.json:
         journeys = [asdict(r) | {"conversion": r.conversion, "holdout_conversion": r.holdout_conversion,
                                  "lift": r.lift} for r in result.journeys]
@@ -129,6 +134,8 @@ def report(
           f"{p['consent_withdrawn']:,} withdrew a consent (any source)")
     if html:
         plain(f"wrote {html}")
+    if csv_dir:
+        plain(f"wrote {len(written)} CSV files to {csv_dir}")
 
 
 
@@ -182,6 +189,14 @@ def deployment_specs() -> list[dict]:
                  tags=["loyalflow"])]
 
 
+def range_deployment_spec() -> dict:
+    """The fan-out target: no schedule, started by the pass once per id range, any number at once."""
+    from flows.fanout import RANGE_DEPLOYMENT
+
+    return dict(name=RANGE_DEPLOYMENT, tags=["loyalflow"],
+                description="Advance one journey's due enrollments in an id range (started by loyalflow-pass).")
+
+
 def deploy(work_pool: str = typer.Option("loyalflow", "--work-pool", help="A process work pool (created if missing)."),
            source: Path = typer.Option(Path("."), "--source", help="The project folder workers load flows from.")) -> None:
     """Register the every-minute pass on a process work pool of a Prefect server; then start workers."""
@@ -197,18 +212,24 @@ def deploy(work_pool: str = typer.Option("loyalflow", "--work-pool", help="A pro
     if not (source / PASS_ENTRYPOINT.split(":")[0]).is_file():
         raise prefect_server.PrefectServerMissing(f"--source {source} is not a loyalflow checkout "
                                                   f"(no {PASS_ENTRYPOINT.split(':')[0]})")
+    from flows import fanout
     from flows.pass_flows import loyalflow_pass
 
     _ensure_work_pool(work_pool)
+    # large journeys of a pass fan out as runs of the range deployment, which any worker of the pool takes
+    ranges = fanout.advance_range.from_source(source=str(source.resolve()), entrypoint=fanout.RANGE_ENTRYPOINT)
+    ranges.to_deployment(work_pool_name=work_pool, **range_deployment_spec()).apply()
     flow = loyalflow_pass.from_source(source=str(source.resolve()), entrypoint=PASS_ENTRYPOINT)
     for spec in deployment_specs():
+        spec["parameters"] = {**spec["parameters"], "range_deployment": fanout.RANGE_NAME}
         flow.to_deployment(work_pool_name=work_pool, **spec).apply()  # no image build, no Prefect advice
-        console.print(f"deployed {PASS_FLOW}/{spec['name']} ({spec['cron']}, one run at a time) on work pool "
-                      f"{work_pool} at {url}", highlight=False, soft_wrap=True)
+        console.print(f"deployed {PASS_FLOW}/{spec['name']} ({spec['cron']}, one run at a time; large journeys "
+                      f"fanned out as {fanout.RANGE_NAME} runs) on work pool {work_pool} at {url}",
+                      highlight=False, soft_wrap=True)
     for name in _remove_journey_deployments():
         console.print(f"removed the old per-journey deployment {name} (the pass enrolls every journey at its cron)",
                       highlight=False)
-    console.print(f"start workers: prefect worker start --pool {work_pool}", highlight=False)
+    console.print(f"start workers: prefect worker start --pool {work_pool} --limit 2", highlight=False)
 
 
 def _pass_deployment():  # type: ignore[no-untyped-def]

@@ -51,11 +51,15 @@ def list_journeys(fmt: ListFormat = LIST_FORMAT) -> None:
 
 def check(fmt: ListFormat = LIST_FORMAT) -> None:
     """Load every journey and render every template in every locale; report every problem with file:line."""
-    from journeys.check import check_journeys
+    from journeys.check import check_journeys, database_checks
+    from journeys.contract import context_factory
+    from journeys.registry import load_all
     from templates import TemplateLibrary, check_templates
 
     library = TemplateLibrary.load(eager=False)
-    found = check_templates(library) + check_journeys(library=library)
+    loaded = load_all()  # templates render with exactly what their journey's contract declares
+    found = check_templates(library, context_for=context_factory(loaded.journeys.values()))
+    found += check_journeys(library=library) + database_checks(loaded.journeys)
     problems = [p for p in found if not p.warning]
     warnings = [p for p in found if p.warning]  # timing the runtime may not honour: shown, not fatal
     if fmt is ListFormat.json:
@@ -117,9 +121,12 @@ def simulate(
     reasons = sorted({r for row in rows for r in row["skipped"]})
     failures = sorted({r for row in rows for r in row["failed"]})
     exits = sorted({r for row in rows for r in row["exited"]})
-    header = (["date", "enrolled", "held_out"] + [f"sent_{c}" for c in channels] + [f"skipped_{r}" for r in reasons]
+    arms = list(dict.fromkeys(v for row in rows for v in row.get("variants", {})))  # the A/B split, if any
+    header = (["date", "enrolled", "held_out"] + [f"sent_{c}" for c in channels] + [f"variant_{v}" for v in arms]
+              + [f"skipped_{r}" for r in reasons]
               + [f"failed_{r}" for r in failures] + [f"exited_{r}" for r in exits] + ["completed"])
     flat = [[row["date"], row["enrolled"], row["held_out"]] + [row["sent"].get(c, 0) for c in channels]
+            + [row["variants"].get(v, 0) for v in arms]
             + [row["skipped"].get(r, 0) for r in reasons] + [row["failed"].get(r, 0) for r in failures]
             + [row["exited"].get(r, 0) for r in exits] + [row["completed"]] for row in rows]
     if fmt is Format.csv:
@@ -141,3 +148,7 @@ def register(app: typer.Typer) -> None:
     app.command("journeys")(list_journeys)
     app.command("check")(check)
     app.command("simulate")(simulate)
+    # `new journey` and `migrate-version`: authoring beside check
+    from flows.cli.new_cmd import register as register_authoring
+
+    register_authoring(app)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from datetime import date, datetime
 from enum import Enum
 from typing import Any
@@ -78,6 +79,17 @@ def _default(value: Any) -> Any:
 def print_json(data: Any) -> None:
     """Machine output: JSON on stdout, nothing else."""
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False, default=_default))
+
+
+def emit(fmt: Format, data: Any, table: Callable[[], Table | list[Table]], target: Console = console) -> None:
+    """One listing, either way: `data` as JSON for machines, or the table(s) `table()` builds for
+    people (built only when asked for), printed untruncated by print_table."""
+    if fmt is Format.json:
+        print_json(data)
+        return
+    built = table()
+    for one in built if isinstance(built, list) else [built]:
+        print_table(one, target)
 
 
 def timestamp(value: datetime) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -13,7 +13,6 @@ from audiences.errors import LoyalflowError
 from flows.cli.app import console
 from flows.cli.output import FORMAT, Format, print_json
 from templates.rendered import RenderedEmail, RenderedSms
-
 
 # C0 controls but tab and newline, DEL and C1 controls: ESC sequences from member data could
 # rewrite the terminal (colours, titles, hidden text, OSC 52 clipboard writes)
@@ -33,18 +32,34 @@ class MemberNotFound(LoyalflowError):
     """`--member ID` names no member in the database."""
 
 
-def _member_overrides(member_id: int) -> dict[str, object]:
-    from audiences.db import make_engine, session_scope
-    from audiences.models import Member
+def _journey_for(folder: str) -> object | None:
+    """The journey whose templates live in `folder` (same name first), for its context contract."""
+    from journeys.contract import contracts_by_folder
+    from journeys.registry import load_all
 
-    engine = make_engine()
+    journeys = load_all().journeys
+    if folder in journeys:
+        return journeys[folder]
+    contract = contracts_by_folder(journeys.values()).get(folder)
+    return journeys.get(contract.journey) if contract is not None else None
+
+
+def _member_context(journey: object | None, folder: str, member_id: int, locale: str | None, at: str | None) -> Any:
+    from audiences.db import make_engine, session_scope
+    from flows.cli.options import parse_instant
+    from flows.migrate import require_current
+    from journeys.member_context import member_context
+
+    if journey is None:
+        raise MemberNotFound(f"no journey uses the templates in {folder!r}, so there is no member data to "
+                             "render with; preview without --member")
+    engine = require_current(make_engine())
     try:
         with session_scope(engine) as session:
-            member = session.get(Member, member_id)
-            if member is None:
-                raise MemberNotFound(f"no member with id {member_id} in the database")
-            return {"recipient_id": member.id, "first_name": member.first_name,
-                    "locale": member.locale, "time_zone": member.time_zone}
+            try:
+                return member_context(session, journey, member_id, locale, parse_instant(at))  # type: ignore[arg-type]
+            except LoyalflowError as exc:
+                raise MemberNotFound(str(exc)) from None
     finally:
         engine.dispose()
 
@@ -52,22 +67,36 @@ def _member_overrides(member_id: int) -> dict[str, object]:
 def preview(
     journey: str = typer.Argument(..., help="Journey name, e.g. points_expiring."),
     step: str = typer.Argument(..., help="Step name, e.g. email_7d."),
-    member: Optional[int] = typer.Option(None, "--member", help="Render for this member id (from the database)."),
+    member: Optional[int] = typer.Option(None, "--member", help="Render with this member's real data (audience "
+                                                                "row, enricher, member record)."),
     locale: Optional[str] = typer.Option(None, "--locale", help="Locale (default: the member's, else en)."),
     html: Optional[Path] = typer.Option(None, "--html", help="Also write the email's HTML to this file."),
+    at: Optional[str] = typer.Option(None, "--at", help="With --member: evaluate the audience at this instant "
+                                                        "(ISO; default now)."),
 ) -> None:
-    """Render one message with sample data, or for a real member."""
+    """Render one message with sample data from the journey's context contract, or for a real member."""
+    from journeys.contract import contract_for
     from templates.library import TemplateLibrary
     from templates.samples import sample_context
 
-    overrides = _member_overrides(member) if member is not None else {}
-    chosen = locale or str(overrides.get("locale") or "en")
     lib = TemplateLibrary.load(eager=False)
-    context = sample_context(journey, chosen)
-    context.update({k: v for k, v in overrides.items() if k != "locale"})
-    source = lib.resolve(journey, step, chosen)
+    source_file = lib.resolve(journey, step, locale or "en")  # an unknown template fails before the database
+    definition = _journey_for(journey)
+    if member is not None:
+        found = _member_context(definition, journey, member, locale, at)
+        chosen = locale or str(found.context.get("locale") or "en")
+        context = found.context
+        origin = (f"member {member}'s data from {found.note}: {', '.join(found.real) or 'nothing'}; "
+                  f"from samples: {', '.join(found.sampled) or 'nothing'}")
+    else:
+        chosen = locale or "en"
+        contract = contract_for(definition) if definition is not None else None  # type: ignore[arg-type]
+        context = sample_context(journey, chosen, contract=contract)
+        origin = "sample data" + (f" from the context contract of journey {contract.journey!r}" if contract else "")
+    source = lib.resolve(journey, step, chosen) if chosen != (locale or "en") else source_file
     rendered = lib.render(journey, step, chosen, context)
     show(f"{journey}/{step} · {lib.channel_of(journey, step)} · {chosen} (file {source.name})", style="bold")
+    show(f"({origin})")
     if isinstance(rendered, RenderedEmail):
         show(f"Subject:   {rendered.subject}\nPreheader: {rendered.preheader}\n")
         show(rendered.text)
@@ -79,14 +108,16 @@ def preview(
         show(f"\n{rendered.encoding}, {rendered.segments} segment(s)")
     else:
         payload = {"title": rendered.title, "body": rendered.body, "deep_link": rendered.deep_link, "data": rendered.data}
-        show(json.dumps(payload, ensure_ascii=False, indent=2))
+        show(json.dumps(payload, ensure_ascii=False, indent=2, default=str))
 
 
 def gallery(out_dir: Path = typer.Argument(..., help="Folder to write the gallery into (index.html).")) -> None:
     """Write a static HTML gallery of every template in every locale."""
+    from journeys.contract import context_factory
+    from journeys.registry import load_all
     from templates.gallery import write_gallery
 
-    index = write_gallery(out_dir)
+    index = write_gallery(out_dir, context_for=context_factory(load_all().journeys.values()))
     console.print(f"gallery written to {index}", markup=False, highlight=False, soft_wrap=True)
 
 
@@ -98,7 +129,13 @@ def check_templates_cmd(
     from templates.checks import check_templates
     from templates.library import TemplateLibrary
 
-    problems = check_templates(root)
+    context_for = None
+    if root is None:  # the program's templates: render with what their journeys' contracts declare
+        from journeys.contract import context_factory
+        from journeys.registry import load_all
+
+        context_for = context_factory(load_all().journeys.values())
+    problems = check_templates(root, context_for=context_for)
     if fmt is Format.json:
         lib = TemplateLibrary.load(root, eager=False)
         print_json({"ok": not problems, "problems": [str(p) for p in problems],

@@ -1,8 +1,15 @@
-"""Win-back: an offer to lapsed members sized by their value, then an SMS if they still stay away."""
+"""Win-back: an offer to lapsed members sized by their value, then an SMS if they still stay away.
 
-from journeys.context_extras import win_back_offer
+The offer email is an A/B test: the "we miss you" email against an "ends in 7 days" one; the
+variant with more purchases within 14 days of its email is promoted for new enrollments once
+significant (journeys/variants.py; decisions in the ab_decisions table).
+"""
+
+from datetime import timedelta
+
 from journeys.conditions import purchased_since_enrollment
-from journeys.dsl import Journey, email, exit_when, send, sms, wait
+from journeys.context_extras import win_back_offer
+from journeys.dsl import Journey, Variant, WinnerRule, email, exit_when, send, sms, wait
 
 JOURNEY = Journey(
     name="win_back",
@@ -17,7 +24,10 @@ JOURNEY = Journey(
     holdout_percent=10,
     enrich=win_back_offer,
     steps=[
-        send(email("win_back/email_offer")),
+        send(email("win_back/email_offer"),
+             variants=[Variant("miss_you", weight=50),
+                       Variant("ends_soon", template="win_back/email_offer_urgent", weight=50)],
+             winner=WinnerRule(metric="conversion", within=timedelta(days=14), min_sample=500, alpha=0.05)),
         wait(days=7, at="18:00"),
         exit_when(purchased_since_enrollment),
         send(sms("win_back/sms_offer")),

@@ -136,7 +136,7 @@ def test_staff_by_role_and_store(engine: Engine) -> None:
 
 
 def test_bad_names_and_parameters_are_refused_with_the_known_ones() -> None:
-    with pytest.raises(UnknownAudience, match="known audiences: lapsed, new_members, points_expiring, staff, tier_ups"):
+    with pytest.raises(UnknownAudience, match="known audiences: lapsed, members, new_members, points_expiring, staff, tier_ups"):
         get_audience("winback")
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     with pytest.raises(InvalidParameter, match="known: lapsed_days, lookback_days, min_value_score"):

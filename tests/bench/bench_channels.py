@@ -13,9 +13,9 @@ from __future__ import annotations
 import argparse
 import os
 import socket
-import threading
 import subprocess
 import sys
+import threading
 import time
 
 import httpx

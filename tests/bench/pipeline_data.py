@@ -45,9 +45,16 @@ def cached_sqlite(members: int, seed: int, cache: Path = CACHE, log: bool = True
 
 
 def fresh_copy(source: Path, folder: Path) -> Path:
-    """A private copy of the cached file for one run."""
-    target = folder / source.name
+    """A private copy of the cached file for one run, migrated to the current schema (the cache may be
+    older than a migration added since; adding a column is cheap even at 1,000,000 members)."""
+    return copy_migrated(source, folder / source.name)
+
+
+def copy_migrated(source: Path, target: Path) -> Path:
     shutil.copyfile(source, target)
+    engine = make_engine(f"sqlite:///{target}")
+    migrate.upgrade(engine)
+    engine.dispose()
     return target
 
 

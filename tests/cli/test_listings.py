@@ -126,3 +126,22 @@ def test_the_demo_export_hint_is_never_wrapped(tmp_path: Path) -> None:
     out = io.StringIO()
     plain(long, Console(file=out, width=80, force_terminal=True))
     assert long in out.getvalue()
+
+
+@pytest.mark.slow
+def test_audience_show_has_json_and_keeps_names_whole_when_narrow(entry_point: str, tmp_path: Path,
+                                                                   database: str) -> None:
+    shown = run_cli(entry_point, "audience", "show", "lapsed", "--member", "5", "--at", "2026-11-23T15:00:00",
+                    "--format", "json", cwd=tmp_path, url=database)
+    assert shown.returncode == 0, shown.stderr
+    why = json.loads(shown.stdout)
+    assert why["audience"] == "lapsed" and why["member"] == 5 and isinstance(why["included"], bool)
+    assert why["rows"] and {"name", "meaning", "passed"} <= set(why["rows"][0]["criteria"][0])
+    assert "first_name" not in why["rows"][0]["fields"]
+    names = [c["name"] for c in why["rows"][0]["criteria"]]
+    narrow = run_cli(entry_point, "audience", "show", "lapsed", "--member", "5", "--at", "2026-11-23T15:00:00",
+                     cwd=tmp_path, url=database, columns=40)
+    assert narrow.returncode == 0, narrow.stderr
+    _no_truncation(narrow.stdout, *names)
+    listed = run_cli(entry_point, "audience", "list", cwd=tmp_path, url=database, columns=40)
+    _no_truncation(listed.stdout, "points_expiring", "new_members", "tier_ups")

@@ -41,7 +41,7 @@ def test_sendgrid_mail_send_matches_the_spec(sendgrid_prism: Prism, tmp_path: Pa
     results = adapter.send([email(1), email(2, purpose="transactional")])
     assert [r.status for r in results] == [DeliveryStatus.accepted] * 2, results
 
-    body = build_mail(email(3), config).get()
+    body = build_mail(email(3), config)
     broken = body | {"custom_args": {"ledger_id": 3}}  # SendGrid refuses non-string custom_args
     response = httpx.post(f"{sendgrid_prism.base_url}/v3/mail/send", json=broken,
                           headers={"Authorization": "Bearer SG.contract"})

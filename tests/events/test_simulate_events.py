@@ -125,3 +125,26 @@ def test_cli_simulate_with_events_and_its_errors(sqlite_engine: Engine, tmp_path
     bad.write_text(json.dumps(purchase("y", 99, START)) + "\n")
     with pytest.raises(EventFileInvalid, match=rf"{bad}:1: member_id no member has this id"):
         simulate_events(sqlite_engine, JOURNEY, str(bad), START, DAYS, lambda a: default_services(adapters={}))
+
+
+def test_simulate_with_events_shows_an_ab_steps_split(sqlite_engine: Engine, tmp_path: Path) -> None:
+    """An event-entered journey with an A/B send: `simulate --events` counts sends per variant, each
+    member in the variant its hash gives (the variant is picked at the send, as for any event entry)."""
+    import dataclasses
+
+    from journeys.dsl import Send as SendStep
+    from journeys.dsl import email, send
+    from journeys.variants import assign
+
+    thanks = send(email("first_purchase/email_thanks"), key="thanks", variants={"warm": 50, "short": 50})
+    assert isinstance(thanks, SendStep)
+    journey = dataclasses.replace(JOURNEY, name="first_purchase_ab", steps=[thanks])
+    populate(sqlite_engine)
+    days = simulate_events(sqlite_engine, journey, str(events_file(tmp_path)), START, DAYS,
+                           lambda a: services_for(a))
+    split = Counter()
+    for day in days:
+        split.update(day.row().get("variants", {}))
+    expected = Counter(assign(i, journey.name, thanks.variants) for i in range(1, 13) if i != 7)  # 7: not a first purchase
+    assert split == expected and sum(split.values()) == 11
+    assert set(split) == {"warm", "short"}

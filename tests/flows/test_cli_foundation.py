@@ -50,7 +50,7 @@ def test_unknown_audience_lists_the_known_ones(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     assert run("db", "upgrade", url=url).returncode == 0
     result = run("audience", "count", "winback", url=url)
-    assert_one_line_error(result, "unknown audience 'winback'", "lapsed, new_members, points_expiring, staff, tier_ups")
+    assert_one_line_error(result, "unknown audience 'winback'", "lapsed, members, new_members, points_expiring, staff, tier_ups")
 
 
 def test_unknown_member_and_bad_parameter(tmp_path: Path) -> None:

@@ -162,7 +162,7 @@ with get_client(sync_client=True) as c:
     assert deployed.returncode == 0, deployed.stderr
     lines = deployed.stdout.strip().splitlines()
     assert len(lines) == 2 and lines[0].startswith("deployed loyalflow-pass/every-minute (* * * * *"), deployed.stdout
-    assert lines[1] == "start workers: prefect worker start --pool loyalflow-test"
+    assert lines[1] == "start workers: prefect worker start --pool loyalflow-test --limit 2"
     listing = api_python(env, """
 from prefect.client.orchestration import get_client
 with get_client(sync_client=True) as c:

@@ -9,6 +9,7 @@ computed here with zoneinfo, independently of the engine.
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -105,6 +106,11 @@ def test_a_month_of_minute_passes_across_zones_and_dst(sqlite_engine: Engine, mo
     services = services_for(rec)
     factory = sessionmaker(sqlite_engine, expire_on_commit=False)
     defs = {n: get_journey(n) for n in ("points_expiring", "win_back")}
+    # timing is the subject here: one reminder series per daily batch (version 1's shape), so a reminder
+    # falls due every day in every zone, DST days included; the digest and cap have their own tests
+    expiring = defs["points_expiring"]
+    defs["points_expiring"] = replace(expiring, steps=expiring.earlier_versions[1], earlier_versions={},
+                                      audience_params={"within_days": 31}, occurrence_key="batch_id")
     start, window_end = WINDOW - WARM_UP, WINDOW + timedelta(days=DAYS)
 
     start_clocks(factory, defs, start)

@@ -136,7 +136,7 @@ def test_missing_locale_with_no_fallback(make_library: MakeLibrary) -> None:
     root = make_library({f"{J}/email_x.fr.mjml": EMAIL})
     problems = check_templates(root)
     missing = sorted(p.message for p in problems)
-    assert len(missing) == 3  # en, de and es; fr-CA falls back to fr
+    assert len(missing) == 4  # en, de, es and ja; fr-CA falls back to fr
     assert all(p.path.endswith(f"{J}/email_x") for p in problems)
     assert "no file for locale 'de' and no fallback (tried de, en)" in missing[0]
 

@@ -10,7 +10,13 @@ from html.parser import HTMLParser
 import pytest
 from markupsafe import escape
 
-from templates import RenderedEmail, RenderedPush, RenderedSms, TemplateError, TemplateNotFound
+from templates import (
+    RenderedEmail,
+    RenderedPush,
+    RenderedSms,
+    TemplateError,
+    TemplateNotFound,
+)
 from templates.library import TemplateLibrary
 from templates.push import payload_size
 from templates.samples import HOSTILE_NAMES, sample_context
@@ -20,7 +26,9 @@ CONTRACT_TEMPLATES = {
     ("points_expiring", "email_30d"): "email", ("points_expiring", "email_7d"): "email",
     ("points_expiring", "push_1d"): "push", ("points_expiring", "sms_1d"): "sms",
     ("tier_up", "email_congrats"): "email", ("tier_up", "push_congrats"): "push", ("tier_up", "email_benefits"): "email",
-    ("win_back", "email_offer"): "email", ("win_back", "sms_offer"): "sms",
+    ("tier_up", "email_nps"): "email", ("tier_up", "sms_nps"): "sms", ("tier_up", "email_recovery"): "email",
+    ("win_back", "email_offer"): "email", ("win_back", "sms_offer"): "sms", ("win_back", "email_offer_urgent"): "email",
+    ("broadcasts", "newsletter"): "email", ("broadcasts", "newsletter_sms"): "sms",
     ("staff_bulletin", "email_weekly"): "email",
     ("first_purchase", "email_thanks"): "email", ("first_purchase", "push_points_reminder"): "push",
     ("first_purchase", "sms_points_reminder"): "sms",
@@ -60,10 +68,17 @@ def test_fallback_still_formats_in_the_recipient_locale(library: TemplateLibrary
 
 
 @pytest.mark.parametrize(
-    ("locale", "points", "money"),
-    [("en", "1,250", "$1.00"), ("fr", "1\u202f250", "1,00\xa0€"), ("de", "1.250", "1,00\xa0€"), ("es", "1.250", "1,00\xa0€")],
+    ("locale", "currency", "points", "money"),
+    [("en", "USD", "1,250", "$1.00"), ("fr", "EUR", "1\u202f250", "1,00\xa0€"), ("de", "EUR", "1.250", "1,00\xa0€"),
+     ("es", "EUR", "1.250", "1,00\xa0€"), ("de", "GBP", "1.250", "1,00\xa0£"), ("en-GB", "GBP", "1,250", "£1.00"),
+     ("en-GB", "EUR", "1,250", "€1.00")],
 )
-def test_numbers_and_currency_follow_the_locale(library: TemplateLibrary, locale: str, points: str, money: str) -> None:
+def test_numbers_follow_the_locale_and_money_the_program_currency(
+        library: TemplateLibrary, monkeypatch: pytest.MonkeyPatch, locale: str, currency: str, points: str,
+        money: str) -> None:
+    # the currency is the program's (LOYALFLOW_CURRENCY), not guessed from the member's locale: the old
+    # samples showed "1,00 €" in preview while every real send said "1,00 $"
+    monkeypatch.setenv("LOYALFLOW_CURRENCY", currency)
     email = library.render("points_expiring", "email_7d", locale, sample_context("points_expiring", locale))
     assert points in email.subject
     welcome = library.render("welcome", "email_welcome", locale, sample_context("welcome", locale))
@@ -168,7 +183,7 @@ def test_missing_variable_in_subject_and_push(library: TemplateLibrary) -> None:
 
 
 def test_unknown_template_is_a_clear_error(library: TemplateLibrary) -> None:
-    with pytest.raises(TemplateNotFound, match=r"no template welcome/nope \(known: first_purchase/email_thanks"):
+    with pytest.raises(TemplateNotFound, match=r"no template welcome/nope \(known: broadcasts/newsletter, broadcasts/newsletter_sms, first_purchase/email_thanks"):
         library.render("welcome", "nope", "en", {})
 
 
