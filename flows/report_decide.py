@@ -298,6 +298,44 @@ def ab_results(session: Session, now: datetime, *, since: datetime | None, windo
     return table
 
 
+def send_time_lift(session: Session, now: datetime, *, since: datetime | None, window_days: int,
+                   journey: str | None = None, confidence: float = 0.95) -> Table:
+    """Journeys waiting `at="best"`: members sent at their own best hour against the members with a
+    known hour held to the fallback hour (`best_holdout`), with the lift of the best hour and its
+    interval; members without history ("fallback") are shown but are not a control (no history)."""
+    table = Table("send_time", f"Send-time optimisation: best hour against its holdout ({confidence:.0%} interval)",
+                  ["journey", "rule", "enrolled", "messaged members", "converted", "conversion", "lift (points)",
+                   "ci low (points)", "ci high (points)", "p value", "verdict"],
+                  note=f"conversion: a purchase or redemption within {window_days} days of the first message; "
+                       "holdout: members with a known best hour sent at the journey's fallback hour")
+    bind = session.get_bind()
+    rule = Enrollment.context["send_time_rule"].as_string()
+    first = (select(Send.enrollment_id, func.min(Send.sent_at).label("first")).where(Send.status == SendStatus.sent)
+             .group_by(Send.enrollment_id).subquery())
+    converted = case((and_(first.c.first.is_not(None),
+                           converted_within(Enrollment.recipient_id, first.c.first, window_days, bind.dialect.name)), 1),
+                     else_=0)
+    query = (select(Enrollment.journey, rule, func.count(), func.count(first.c.first), func.sum(converted))
+             .select_from(Enrollment).outerjoin(first, first.c.enrollment_id == Enrollment.id)
+             .where(Enrollment.recipient_kind == "member", rule.is_not(None),
+                    Enrollment.status != EnrollmentStatus.held_out, _since(Enrollment.enrolled_at, since),
+                    (Enrollment.journey == journey) if journey else true())
+             .group_by(Enrollment.journey, rule).order_by(Enrollment.journey, rule))
+    groups: dict[str, dict[str, tuple[int, int, int]]] = defaultdict(dict)
+    for name, arm, n, messaged, conv in session.execute(query):
+        groups[name][arm] = (int(n), int(messaged), int(conv or 0))
+    for name, arms in sorted(groups.items()):
+        best, held = arms.get("best"), arms.get("holdout")
+        result = lift_of(best[2], best[1], held[2], held[1], confidence) if best and held else None
+        for arm, (n, messaged, conv) in sorted(arms.items()):
+            cells: list[Any] = [None] * 5
+            if arm == "best" and result is not None:
+                cells = [round(100 * result.lift, 2), round(100 * result.low, 2), round(100 * result.high, 2),
+                         None if result.p_value is None else round(result.p_value, 4), result.verdict]
+            table.rows.append([name, arm, n, messaged, conv, round(conv / messaged, 4) if messaged else None, *cells])
+    return table
+
+
 def nps(session: Session, now: datetime, *, since: datetime | None, journey: str | None = None) -> Table:
     """Per journey and step: invitations, answers, response rate, NPS (0-10 scales: % promoters 9-10 minus
     % detractors 0-6) and the average score. Empty until surveys exist."""
@@ -386,6 +424,7 @@ def decision_tables(session: Session, report: Any, *, journey: str | None = None
         by_tier(session, now, **common),
         response_rates(report),
         ab_results(session, now, **common),
+        send_time_lift(session, now, **common),
         nps(session, now, since=since, journey=journey),
         bulletin_reads(session, now, since=since),
         broadcasts_table(session, now),

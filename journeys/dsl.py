@@ -138,6 +138,8 @@ class Wait:
     where: Where
     best: bool = False
     """at="best": the member's own most likely hour (journeys/send_time.py) when known, else `at`."""
+    best_holdout: float = 10.0
+    """at="best": percent of members with a known hour who get `at` anyway, to measure the lift."""
 
 
 @dataclass(frozen=True)
@@ -235,19 +237,28 @@ def _at_and_best(at: str | time | None, fallback: str | time | None, where: Wher
 
 
 def wait(*, days: float = 0, hours: float = 0, minutes: float = 0, at: str | time | None = None,
-         fallback: str | time | None = None) -> Wait:
+         fallback: str | time | None = None, best_holdout: float = 10) -> Wait:
     """Wait a duration; with `at`, until that local time on the day the duration lands on.
-    at="best": the member's most likely engagement hour, else `fallback` (default 10:00)."""
+    at="best": the member's most likely engagement hour, else `fallback` (default 10:00); a
+    `best_holdout` percent of members with a known hour get the fallback, as the report's control."""
     where = _caller()
     wall, best = _at_and_best(at, fallback, where)
-    return Wait(timedelta(days=days, hours=hours, minutes=minutes), None, wall, where, best)
+    return Wait(timedelta(days=days, hours=hours, minutes=minutes), None, wall, where, best,
+                _holdout_percent(best_holdout, where))
 
 
-def wait_until(instant: FieldTime, *, at: str | time | None = None, fallback: str | time | None = None) -> Wait:
+def wait_until(instant: FieldTime, *, at: str | time | None = None, fallback: str | time | None = None,
+               best_holdout: float = 10) -> Wait:
     """Wait until an instant relative to the member's data; no wait if it has passed."""
     where = _caller()
     wall, best = _at_and_best(at, fallback, where)
-    return Wait(None, instant, wall, where, best)
+    return Wait(None, instant, wall, where, best, _holdout_percent(best_holdout, where))
+
+
+def _holdout_percent(percent: float, where: Where) -> float:
+    if not 0 <= percent <= 50:
+        raise ValueError(f"{where}: best_holdout must be a percent between 0 and 50, got {percent}")
+    return float(percent)
 
 
 def branch(condition: Condition, then: list[Step], otherwise: list[Step] | None = None) -> Branch:

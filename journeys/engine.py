@@ -28,6 +28,7 @@ from journeys.dsl import End, ExitWhen, Journey, Send, Wait
 from journeys.enroll import enroll
 from journeys.models import Enrollment, EnrollmentStatus
 from journeys.program import Instruction, Jump, JumpUnless, program_of
+from journeys.send_time import wall_time
 from journeys.services import Services
 from journeys.settle import upgrade_from_events
 from journeys.state import Advance, Done, EnrollmentRow, Outcome, Park, State
@@ -92,9 +93,10 @@ def _wait(journey: Journey, state: State, instr: Wait, now: datetime) -> Outcome
         return Advance()
     if target > now:
         return Park(target, next_step=True)
-    if instr.at is not None and now - target > LATE_FOR_WALL_TIME:
+    wall = wall_time(instr, state.context)  # at="best": the member's own hour when known
+    if wall is not None and now - target > LATE_FOR_WALL_TIME:
         # today's wall time if it passed within the hour (a pass a little late), else the next one
-        on_time = next_wall_time(now - LATE_FOR_WALL_TIME, instr.at, zone_of(state.time_zone))
+        on_time = next_wall_time(now - LATE_FOR_WALL_TIME, wall, zone_of(state.time_zone))
         limit = _next_send_deadline(journey, state)
         if on_time > now and (limit is None or on_time < limit):
             return Park(on_time, next_step=True)

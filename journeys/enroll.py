@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import String, case, cast, func, literal, literal_column, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from audiences.queries import get_audience
 from journeys import send_time, variants
@@ -63,8 +63,10 @@ def enroll(session: Session, journey: Journey, now: datetime) -> EnrollResult:
     if send_time.uses_best(journey) and audience.recipient == "member":  # each member's own hour, set-based
         best = send_time.best_hours_query(session, now)
         sources = rows.outerjoin(best, best.c.member_id == rows.c.recipient_id)
-        pairs += [("best_hour", best.c.hour), ("send_time_rule", case(
-            (best.c.hour.is_(None), literal(send_time.FALLBACK)), else_=literal(send_time.BEST)))]
+        withheld = bucket_sql(rows.c.recipient_id, journey.name, "send_time") < threshold(send_time.holdout_percent(journey))
+        pairs += [("best_hour", case((withheld, None), else_=best.c.hour)), ("send_time_rule", case(
+            (best.c.hour.is_(None), literal(send_time.FALLBACK)), (withheld, literal(send_time.HOLDOUT)),
+            else_=literal(send_time.BEST)))]
     variants.promote(session, journey, now)  # a winner met its rule: everyone entering from now gets it
     variant = variants.variant_sql(session, journey, rows.c.recipient_id)
     extra = [] if variant is None else [case((holdout, None), else_=variant)]
@@ -82,6 +84,8 @@ def enroll(session: Session, journey: Journey, now: datetime) -> EnrollResult:
         literal(now, Enrollment.updated_at.type),
         *extra,
     ).select_from(sources).where(in_rollout)
+    if journey.version > 1:  # a new version takes members over once their earlier version's run ends
+        source = source.where(~_in_flight_on_earlier_version(journey, audience.recipient, rows.c.recipient_id))
     columns = ["journey", "journey_version", "recipient_kind", "recipient_id", "occurrence_key", "enrolled_at",
                "status", "step_index", "due_at", "context", "updated_at"] + (["variant"] if extra else [])
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Enrollment)
@@ -92,6 +96,17 @@ def enroll(session: Session, journey: Journey, now: datetime) -> EnrollResult:
     after = _counts(session, journey.name)
     # counted, not taken from rowcount: drivers report -1 for INSERT ... SELECT inside savepoints
     return EnrollResult(journey.name, after[0] - before[0], after[1] - before[1])
+
+
+def _in_flight_on_earlier_version(journey: Journey, kind: str, recipient_id: Any) -> Any:
+    """The member still has an active enrollment of an earlier version of this journey. A version that
+    changes the occurrence key (points_expiring v2 keys by expiry window, v1 by batch) would otherwise
+    send a second reminder for the same points while v1's run goes on; the audience is evaluated again
+    at every fire, so the member enters as soon as that run ends (later, never twice)."""
+    earlier = aliased(Enrollment)
+    return (select(earlier.id).where(earlier.recipient_kind == kind, earlier.recipient_id == recipient_id,
+                                     earlier.journey == journey.name, earlier.status == EnrollmentStatus.active,
+                                     earlier.journey_version < journey.version).exists())
 
 
 def _counts(session: Session, journey: str) -> tuple[int, int]:

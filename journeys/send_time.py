@@ -3,8 +3,10 @@
 The hour is the mode of the local hour (in the member's own zone) of their purchases and opened
 messages over the last 180 days, ties going to the hour used most recently. It is computed in the
 database, set-based, when members enroll, and kept in the enrollment's context as `best_hour`
-with `send_time_rule` ("best", or "fallback" when the member has no such history and the wait's
-fallback hour is used), so a report can compare the two groups.
+with `send_time_rule`: "best"; "fallback" when the member has no such history and the wait's
+fallback hour is used; or "holdout" for the members with a best hour who get the fallback hour anyway
+(`best_holdout`, 10% by default), so the report can measure the lift of sending at the best hour (best vs holdout: both
+groups have a history, so they are comparable; the fallback group is not).
 
 Local hours need time zones: PostgreSQL converts with `AT TIME ZONE`; SQLite has no zones, so a
 deterministic SQL function backed by zoneinfo is registered on the connection for the statement.
@@ -27,12 +29,19 @@ from journeys.models import Send as LedgerRow
 from journeys.zones import usable
 
 HISTORY = timedelta(days=180)
-BEST, FALLBACK = "best", "fallback"
+BEST, FALLBACK, HOLDOUT = "best", "fallback", "holdout"
+
 _SQLITE_FUNCTION = "loyalflow_local_hour"
 
 
 def uses_best(journey: Journey) -> bool:
     return any(isinstance(s, Wait) and s.best for s in walk(journey.steps))
+
+
+def holdout_percent(journey: Journey) -> float:
+    """Members with a known best hour who get the fallback hour anyway (`wait(..., best_holdout=10)`, a
+    deterministic hash like the journey holdout): the control group for the best hour's lift."""
+    return next((s.best_holdout for s in walk(journey.steps) if isinstance(s, Wait) and s.best), 0.0)
 
 
 def best_hour_of(context: dict[str, Any]) -> int | None:

@@ -64,7 +64,7 @@ def test_check_count_show_simulate_preview_run_gallery(setup) -> None:  # type: 
                "--locale", "en")
     assert real.returncode == 0, real.stderr
     assert "You hold 978 points as a gold member" in real.stdout, real.stdout
-    assert "from samples: links, program" in real.stdout, real.stdout
+    assert "from samples: ledger_id, links, program" in real.stdout, real.stdout  # a preview sends nothing: no ledger row
 
     ran = cli("run", "balance_news", "--dry-run", "--at", NOW.isoformat())
     assert ran.returncode == 0, ran.stderr

@@ -282,3 +282,38 @@ def test_every_table_is_exported(sqlite_engine: Engine, library: TemplateLibrary
     assert "'=HYPERLINK(\"http://evil.example\",\"x\")" in stores and "Downtown" in stores
     with Session(sqlite_engine) as s:  # the store's name is kept as it is in the database
         assert s.scalar(select(Store.name).where(Store.id == 2)).startswith("=")
+
+
+def test_send_time_lift_compares_the_best_hour_with_its_holdout(sqlite_engine: Engine) -> None:
+    """Members sent at their best hour against those held to the fallback hour: counts, conversion and
+    the lift with its interval as the two-proportion test gives them; "fallback" is listed, not compared."""
+    from flows.report_decide import send_time_lift
+
+    engine = sqlite_engine
+    members(engine, 700)
+    rules = {**{i: "best" for i in range(1, 401)}, **{i: "holdout" for i in range(401, 601)},
+             **{i: "fallback" for i in range(601, 701)}}
+    buyers = [i for i in range(1, 401) if i % 4 == 0] + [i for i in range(401, 601) if i % 10 == 0]
+    with Session(engine) as s:
+        for mid, rule in rules.items():
+            e = Enrollment(journey="evening", journey_version=1, recipient_kind="member", recipient_id=mid,
+                           occurrence_key="x", enrolled_at=T0, status=EnrollmentStatus.completed, step_index=2,
+                           due_at=None, context={"send_time_rule": rule}, updated_at=T0)
+            s.add(e)
+            s.flush()
+            s.add(Send(enrollment_id=e.id, step_key="offer", journey="evening", recipient_kind="member",
+                       recipient_id=mid, purpose="marketing", channel="email", template="win_back/email_offer",
+                       status=SendStatus.sent, attempts=1, reserved_at=T0, sent_at=T0, updated_at=T0))
+        s.add_all(Purchase(member_id=m, amount=Decimal("10.00"), currency="USD", purchased_at=T0 + timedelta(days=2))
+                  for m in buyers)
+        s.commit()
+        table = send_time_lift(s, NOW, since=None, window_days=7)
+    rows = {r[1]: dict(zip(table.columns, r)) for r in table.rows if r[0] == "evening"}
+    assert set(rows) == {"best", "holdout", "fallback"}
+    assert (rows["best"]["messaged members"], rows["best"]["converted"]) == (400, 100)
+    assert (rows["holdout"]["messaged members"], rows["holdout"]["converted"]) == (200, 20)
+    want = lift(100, 400, 20, 200)
+    assert want is not None and want.significant
+    assert rows["best"]["lift (points)"] == round(100 * want.lift, 2) == 15.0
+    assert rows["best"]["ci low (points)"] == round(100 * want.low, 2) > 0
+    assert rows["best"]["verdict"] == "significant lift" and rows["holdout"]["verdict"] is None

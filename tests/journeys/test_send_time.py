@@ -28,7 +28,7 @@ T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 NY, TOKYO, PARIS = "America/New_York", "Asia/Tokyo", "Europe/Paris"
 JOURNEY = Journey(name="best_time", description="test", version=1, purpose="marketing", audience="lapsed",
                   audience_params={"lapsed_days": 90}, occurrence_key="last_purchase_at", enrich=win_back_offer,
-                  steps=[wait(days=1, at="best", fallback="10:00"), send(email("win_back/email_offer"))])
+                  steps=[wait(days=1, at="best", fallback="10:00", best_holdout=0), send(email("win_back/email_offer"))])
 
 
 def local(day_offset: int, hour: int, minute: int, zone: str) -> datetime:
@@ -132,3 +132,46 @@ def test_at_best_is_refused_where_it_makes_no_sense() -> None:
         wait(days=1, at="10:00", fallback="18:00")
     with pytest.raises(ValueError, match=r"test_send_time\.py:\d+: at='soon'"):
         wait(days=1, at="soon")
+
+
+def test_a_member_entering_after_their_best_hour_gets_it_the_next_day_not_the_fallback_hour(engine: Engine) -> None:
+    """Entering at 22:00 New York, past a best hour of 19:00 by more than an hour: the wait rolls to the
+    next 19:00 there (the late-entry rule uses the member's own hour, not the journey's fallback)."""
+    import dataclasses
+
+    people = populate(engine)
+    same_day = dataclasses.replace(JOURNEY, name="best_time_today",
+                                   steps=[wait(at="best", fallback="10:00", best_holdout=0), send(email("win_back/email_offer"))])
+    factory = sessionmaker(engine, expire_on_commit=False)
+    now = local(0, 22, 0, NY)
+    tick(factory, same_day, now, services_for(RecordingAdapter()))
+    with Session(engine) as s:
+        due = dict(s.execute(select(Enrollment.recipient_id, Enrollment.due_at)
+                             .where(Enrollment.journey == "best_time_today")).all())
+    assert due[1] == local(1, 19, 0, NY)  # the evening shopper: tomorrow 19:00, not tomorrow 10:00
+    assert due[3] == local(1, 10, 0, NY)  # no history: the fallback hour
+    assert people[1] == (NY, 19)
+
+
+def test_a_share_of_members_with_a_best_hour_is_held_to_the_fallback_hour_as_the_control(engine: Engine) -> None:
+    """`best_holdout`: members with a known hour, by a stable hash, get the fallback hour and the rule
+    "holdout" (the report's control group); members without history stay "fallback"."""
+    import dataclasses
+
+    from journeys.holdout import bucket, threshold
+
+    people = populate(engine)
+    held = dataclasses.replace(JOURNEY, name="best_time_held",
+                               steps=[wait(days=1, at="best", fallback="10:00", best_holdout=50),
+                                      send(email("win_back/email_offer"))])
+    tick(sessionmaker(engine, expire_on_commit=False), held, T0, services_for(RecordingAdapter()))
+    with Session(engine) as s:
+        rows = {e.recipient_id: e for e in s.scalars(select(Enrollment).where(Enrollment.journey == "best_time_held"))}
+    withheld = {mid for mid in people if bucket(mid, "best_time_held", "send_time") < threshold(50)}
+    assert withheld & {mid for mid, (_, hour) in people.items() if hour is not None}  # the hash holds some back
+    for mid, (zone, hour) in people.items():
+        rule = "fallback" if hour is None else "holdout" if mid in withheld else "best"
+        assert rows[mid].context["send_time_rule"] == rule, mid
+        assert rows[mid].due_at == local(1, hour if rule == "best" else 10, 0, zone)
+    with pytest.raises(ValueError, match="best_holdout"):
+        wait(at="best", best_holdout=80)
