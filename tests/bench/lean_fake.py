@@ -32,6 +32,25 @@ SENDGRID_KEY = "SG.bench"
 TWILIO_SID = "AC" + "b" * 32
 TWILIO_TOKEN = "bench-token"
 
+
+def provider_environment(sendgrid_url: str, twilio_url: str, concurrency: int) -> dict[str, str]:
+    """LOYALFLOW_ settings pointing the real SendGrid/Twilio adapters at benchmark fakes (rates high:
+    the fakes do not throttle); shared by the lean fake and the framework fakes (pipeline_fakes.py)."""
+    return {
+        "LOYALFLOW_DELIVERY_MODE": "providers",
+        "LOYALFLOW_SENDGRID_API_KEY": SENDGRID_KEY,
+        "LOYALFLOW_SENDGRID_BASE_URL": sendgrid_url,
+        "LOYALFLOW_TWILIO_ACCOUNT_SID": TWILIO_SID,
+        "LOYALFLOW_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
+        "LOYALFLOW_TWILIO_BASE_URL": twilio_url,
+        "LOYALFLOW_SMS_FROM": "+12015550100",
+        "LOYALFLOW_UNSUBSCRIBE_SECRET": "bench-secret-" + "x" * 32,
+        "LOYALFLOW_CONCURRENCY": str(concurrency),
+        "LOYALFLOW_EMAIL_RATE_PER_SECOND": "1000000",
+        "LOYALFLOW_SMS_RATE_PER_SECOND": "1000000",
+        "LOYALFLOW_REQUEST_TIMEOUT_SECONDS": "30",
+    }
+
 _SENDGRID_LEDGER = re.compile(rb'"ledger_id"\s*:\s*"?(\d+)')
 _TWILIO_LEDGER = re.compile(rb"ledger_id(?:%3D|=)(\d+)")
 _TWILIO_PATH = re.compile(rb"^/2010-04-01/Accounts/([^/]+)/Messages\.json$")
@@ -233,20 +252,7 @@ class LeanFakes:
 
     def environment(self, concurrency: int) -> dict[str, str]:
         """LOYALFLOW_ settings pointing the real adapters here (rates high: the fake does not throttle)."""
-        return {
-            "LOYALFLOW_DELIVERY_MODE": "providers",
-            "LOYALFLOW_SENDGRID_API_KEY": SENDGRID_KEY,
-            "LOYALFLOW_SENDGRID_BASE_URL": self.url,
-            "LOYALFLOW_TWILIO_ACCOUNT_SID": TWILIO_SID,
-            "LOYALFLOW_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-            "LOYALFLOW_TWILIO_BASE_URL": self.url,
-            "LOYALFLOW_SMS_FROM": "+12015550100",
-            "LOYALFLOW_UNSUBSCRIBE_SECRET": "bench-secret-" + "x" * 32,
-            "LOYALFLOW_CONCURRENCY": str(concurrency),
-            "LOYALFLOW_EMAIL_RATE_PER_SECOND": "1000000",
-            "LOYALFLOW_SMS_RATE_PER_SECOND": "1000000",
-            "LOYALFLOW_REQUEST_TIMEOUT_SECONDS": "30",
-        }
+        return provider_environment(self.url, self.url, concurrency)
 
 
 if __name__ == "__main__":

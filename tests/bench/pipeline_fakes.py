@@ -16,11 +16,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tests.bench.lean_fake import (
+    SENDGRID_KEY,
+    TWILIO_SID,
+    TWILIO_TOKEN,
+    provider_environment,
+)
 from tests.support.fake_providers import FakeSendGrid, FakeTwilio
-
-SENDGRID_KEY = "SG.bench"
-TWILIO_SID = "AC" + "b" * 32
-TWILIO_TOKEN = "bench-token"
 
 
 class _Counting:
@@ -119,20 +121,7 @@ class Fakes:
 
     def environment(self, concurrency: int) -> dict[str, str]:
         """LOYALFLOW_ settings that point the real adapters at the fakes (rates high: the fakes do not throttle)."""
-        return {
-            "LOYALFLOW_DELIVERY_MODE": "providers",
-            "LOYALFLOW_SENDGRID_API_KEY": SENDGRID_KEY,
-            "LOYALFLOW_SENDGRID_BASE_URL": self.sendgrid_url,
-            "LOYALFLOW_TWILIO_ACCOUNT_SID": TWILIO_SID,
-            "LOYALFLOW_TWILIO_AUTH_TOKEN": TWILIO_TOKEN,
-            "LOYALFLOW_TWILIO_BASE_URL": self.twilio_url,
-            "LOYALFLOW_SMS_FROM": "+12015550100",
-            "LOYALFLOW_UNSUBSCRIBE_SECRET": "bench-secret-" + "x" * 32,
-            "LOYALFLOW_CONCURRENCY": str(concurrency),
-            "LOYALFLOW_EMAIL_RATE_PER_SECOND": "1000000",
-            "LOYALFLOW_SMS_RATE_PER_SECOND": "1000000",
-            "LOYALFLOW_REQUEST_TIMEOUT_SECONDS": "30",
-        }
+        return provider_environment(self.sendgrid_url, self.twilio_url, concurrency)
 
 
 if __name__ == "__main__":
