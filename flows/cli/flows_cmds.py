@@ -287,14 +287,22 @@ def serve_flows() -> None:
             f"{PASS_FLOW}/{PASS_DEPLOYMENT} is deployed on work pool {existing.work_pool_name!r} (`loyalflow deploy`), "
             f"whose workers run it; serve it from here instead after `prefect deployment delete "
             f"{PASS_FLOW}/{PASS_DEPLOYMENT}`")
-    from prefect import serve
+    import asyncio
+    import signal
+
+    from prefect.runner import Runner
 
     from flows.pass_flows import loyalflow_pass
 
-    deployments = [loyalflow_pass.to_deployment(**spec) for spec in deployment_specs()]
+    runner = Runner(pause_on_shutdown=False)
+    for spec in deployment_specs():
+        runner.add_deployment(loyalflow_pass.to_deployment(**spec))
+    # Ctrl-C takes the runner's own graceful stop, as SIGTERM does: `prefect.serve` leaves SIGINT to
+    # asyncio, whose cancellation a run being started can absorb, and the process then never stops
+    signal.signal(signal.SIGINT, lambda *_: runner.handle_sigterm())
     console.print(f"serving {PASS_FLOW}/{PASS_DEPLOYMENT} (every minute) from {url}; Ctrl-C stops it",
                   highlight=False, soft_wrap=True)
-    serve(*deployments, pause_on_shutdown=False, print_starting_message=False)
+    asyncio.run(runner.start())
     console.print("serve-flows stopped")
 
 
