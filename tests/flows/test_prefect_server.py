@@ -109,6 +109,18 @@ def server(tmp_path: Path) -> Iterator[dict[str, str]]:
             process.kill()
 
 
+def stop_prefect_worker(worker: subprocess.Popen[str]) -> None:
+    """Prefect's own `prefect worker start` sometimes goes on idling after SIGTERM (its asyncio loop
+    absorbs the cancellation): that is Prefect's process, not ours, so after a generous wait it is
+    killed; what this test checks (the worker ran the pass) is already settled by then."""
+    worker.send_signal(signal.SIGTERM)
+    try:
+        worker.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.communicate(timeout=60)
+
+
 def stop(process: subprocess.Popen[str], sig: int = signal.SIGINT) -> str:
     process.send_signal(sig)
     try:
@@ -190,7 +202,7 @@ run_deployment("loyalflow-pass/every-minute", parameters={{"now": "{entry.isofor
         wait_for(lambda: final_sends(engine) >= 8 or worker.poll() is not None, "3 more emails by a worker")
         assert worker.poll() is None, worker.communicate()[0][-3000:]
     finally:
-        stop(worker, signal.SIGTERM)
+        stop_prefect_worker(worker)
     assert sent(engine) == 8 and len(list((tmp_path / "outbox" / "email").glob("*.eml"))) == 8
 
     # 5. runs are named for the pass and the minute they stand for
