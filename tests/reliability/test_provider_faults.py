@@ -211,15 +211,25 @@ def test_a_provider_down_mid_run_leaves_nothing_in_flight_and_the_next_run_conti
     time.sleep(max(DOWN_SECONDS, adapter.breaker.cooldown))  # down "for a minute", then the circuit half-opens
     second = FakeSendGrid(api_key=API_KEY)
     second.port = port
+    second.script(*[None] * 10, slow_answer(1.5))  # type: ignore[arg-type]  # and loses one answer itself
     with second:
         tick(factory, get_journey("welcome"), NOW + LEASE_PLUS, services, chunk_size=40)
+        # the next run loses an answer too (past its 0.5 s timeout, as on a loaded host): the event
+        # comes through the webhook, and the pass after the hold settles what is still unknown
+        EventPump(sqlite_engine, sendgrid=second).drain()
+        with Session(sqlite_engine) as s:
+            late = set(s.scalars(select(Send.id).where(Send.status == SendStatus.unknown)))
+        tick(factory, get_journey("welcome"), NOW + 2 * LEASE_PLUS, services, chunk_size=40)
         received = accepted_ids(first) + accepted_ids(second)
     rec = reconcile(sqlite_engine, received)
-    print(f"\nprovider down: first run sent {stats.messages}, the next run {len(accepted_ids(second))}; {rec.figures()}")
+    print(f"\nprovider down: first run sent {stats.messages}, the next run {len(accepted_ids(second))} "
+          f"({len(late - unknown_ids)} answers lost in it); {rec.figures()}")
     assert rec.duplicates == 0 and rec.sent_not_received == 0 and rec.received_not_sent == 0
     assert rec.unknown_received == 0, "a message the provider took must end `sent`, from its event"
     assert rec.ledger["sent"] + rec.unknown_not_received == members and rec.open_rows == 0
-    assert rec.unknown_not_received == waiting[(SendStatus.unknown, 1)] - sum(1 for i in received if i in unknown_ids)
+    assert late - unknown_ids, "the slow answer left a row unknown in the next run"
+    lost = unknown_ids | (late - unknown_ids)
+    assert rec.unknown_not_received == len(lost) - sum(1 for i in set(received) if i in lost)
 
 
 class CountingAdapter:
