@@ -32,6 +32,7 @@ from channels.adapters.headers import clean_text
 from channels.gate import Candidate, Defer, Skip
 from channels.gate import Send as GateSend
 from channels.settlement import fingerprint
+from journeys.bulk import id_in
 from journeys import ledger as ledger_ops
 from journeys import variants
 from journeys.dsl import Journey, Message, Send
@@ -59,18 +60,18 @@ def _contacts(session: Session, rows: Sequence[EnrollmentRow]) -> dict[tuple[str
     out: dict[tuple[str, int], dict[str, Any]] = {}
     if members:
         for m in session.execute(select(Member.id, Member.first_name, Member.email, Member.phone, Member.locale,
-                                        Member.time_zone, Member.country).where(Member.id.in_(members))):
+                                        Member.time_zone, Member.country).where(id_in(session, Member.id, members))):
             out[("member", m.id)] = {"first_name": m.first_name, "email": m.email, "sms": m.phone, "push": None,
                                      "locale": m.locale, "time_zone": m.time_zone, "country": m.country}
         newest = (select(DeviceToken.member_id, func.max(DeviceToken.id).label("id"))
-                  .where(DeviceToken.member_id.in_(members), DeviceToken.revoked_at.is_(None))
+                  .where(id_in(session, DeviceToken.member_id, members), DeviceToken.revoked_at.is_(None))
                   .group_by(DeviceToken.member_id).subquery())
         for member_id, token in session.execute(select(DeviceToken.member_id, DeviceToken.token)
                                                 .join(newest, newest.c.id == DeviceToken.id)):
             out[("member", member_id)]["push"] = token
     if staff:
         for p in session.execute(select(Staff.id, Staff.first_name, Staff.email, Staff.phone, Staff.locale,
-                                        Staff.time_zone).where(Staff.id.in_(staff))):
+                                        Staff.time_zone).where(id_in(session, Staff.id, staff))):
             out[("staff", p.id)] = {"first_name": p.first_name, "email": p.email, "sms": p.phone, "push": None,
                                     "locale": p.locale, "time_zone": p.time_zone, "country": None}
     return out

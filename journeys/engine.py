@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from journeys.bulk import execute_many, instant_writer
+from journeys.bulk import id_in, instant_writer, update_by_id
 from journeys.conditions import Condition, Scope
 from journeys.delivery import deliver
 from journeys.dsl import End, ExitWhen, Journey, Send, Wait
@@ -73,7 +73,7 @@ def claim(session: Session, journey: str, now: datetime, limit: int, worker: str
 
 
 def _evaluate(session: Session, condition: Condition, ids: list[int], scope: Scope) -> set[int]:
-    found = session.execute(select(Enrollment.id).where(Enrollment.id.in_(ids), condition.build(scope)))
+    found = session.connection().execute(select(Enrollment.id).where(id_in(session, Enrollment.id, ids), condition.build(scope)))
     return set(found.scalars())
 
 
@@ -128,8 +128,8 @@ def _load(session: Session, journey: Journey, ids: list[int], now: datetime, ser
           stats: TickStats) -> tuple[list[EnrollmentRow], list[State], dict[tuple[str, int], Zone]]:
     """The leased enrollments as plain rows (Core select, no ORM identity map), their states and the
     zones their times are computed in (resolved once per chunk; delivery reuses them)."""
-    rows = [EnrollmentRow(*r) for r in session.execute(
-        select(*_COLUMNS).where(Enrollment.id.in_(ids), Enrollment.lease_owner == worker).order_by(Enrollment.id))]
+    rows = [EnrollmentRow(*r) for r in session.connection().execute(  # Core: no ORM result machinery
+        select(*_COLUMNS).where(id_in(session, Enrollment.id, ids), Enrollment.lease_owner == worker).order_by(Enrollment.id))]
     states: list[State] = []
     programs: dict[int, tuple[Instruction, ...] | None] = {}
     for row in rows:
@@ -149,12 +149,12 @@ def _load(session: Session, journey: Journey, ids: list[int], now: datetime, ser
 
 
 def _write_back(session: Session, rows: list[EnrollmentRow], now: datetime) -> None:
-    """Every row of the chunk in one executemany UPDATE (by primary key), its lease released."""
+    """Every row of the chunk in one UPDATE by primary key (journeys/bulk.py), its lease released."""
     instant = instant_writer(session)
-    at = instant(now)
-    execute_many(session, "UPDATE enrollments SET step_index = {p}, due_at = {p}, status = {p}, exit_reason = {p}, "
-                          "lease_owner = NULL, lease_until = NULL, updated_at = {p} WHERE id = {p}",
-                 [(r.step_index, instant(r.due_at), r.status.value, r.exit_reason, at, r.id) for r in rows])
+    update_by_id(session, "enrollments",
+                 [("step_index", "integer"), ("due_at", "timestamp"), ("status", "varchar"), ("exit_reason", "varchar")],
+                 [(r.step_index, instant(r.due_at), r.status.value, r.exit_reason, r.id) for r in rows],
+                 fixed="lease_owner = NULL, lease_until = NULL, updated_at = {p}", fixed_params=[instant(now)])
 
 
 def run_chunk(session: Session, journey: Journey, ids: list[int], now: datetime, services: Services,

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from channels.adapters.base import DeliveryResult, DeliveryStatus
-from journeys.bulk import execute_many, instant_writer, placeholder
+from journeys.bulk import id_in, instant_writer, on_postgresql, placeholder, update_by_id
 from journeys.dsl import Journey, Send
 from journeys.models import Send as LedgerRow
 from journeys.models import SendStatus
@@ -43,8 +43,8 @@ def reserve(session: Session, journey: Journey, step: Send, rows: Sequence[Enrol
             now: datetime) -> dict[int, Reserved | LedgerRow]:
     """A ledger row per enrollment for this step (existing rows are kept as they are), committed.
 
-    One INSERT .. ON CONFLICT DO NOTHING .. RETURNING per 500 rows, straight to the driver (no per-row
-    parameter processing): the rows it inserted come back as `Reserved`; only rows that already
+    One INSERT .. ON CONFLICT DO NOTHING .. RETURNING per 500 rows on SQLite, per chunk on PostgreSQL
+    (arrays through unnest), straight to the driver (no per-row parameter processing): the rows it inserted come back as `Reserved`; only rows that already
     existed (a resumed or shared step: rare) are read back whole."""
     purpose = step.purpose or journey.purpose
     template = step.messages[0].template
@@ -52,8 +52,21 @@ def reserve(session: Session, journey: Journey, step: Send, rows: Sequence[Enrol
     p = placeholder(session)
     row_sql = f"({p}, {p}, {p}, {p}, {p}, {p}, NULL, {p}, 'reserved', NULL, 0, {p}, {p})"
     found: dict[int, Reserved | LedgerRow] = {}
-    for lo in range(0, len(rows), RESERVE_BATCH):  # one multi-row INSERT .. RETURNING per batch
-        batch = rows[lo:lo + RESERVE_BATCH]
+    if on_postgresql(session):  # the chunk as arrays: one INSERT .. SELECT FROM unnest(..) .. RETURNING
+        inserted = session.connection().exec_driver_sql(
+            "INSERT INTO sends (enrollment_id, step_key, journey, recipient_kind, recipient_id, purpose, channel, "
+            "template, status, reason, attempts, reserved_at, updated_at) "
+            "SELECT v.enrollment_id, %s, %s, v.kind, v.recipient_id, %s, NULL, %s, 'reserved', NULL, 0, %s, %s "
+            "FROM unnest(%s::integer[], %s::varchar[], %s::integer[]) AS v(enrollment_id, kind, recipient_id) "
+            "ON CONFLICT (enrollment_id, step_key) DO NOTHING RETURNING id, enrollment_id",
+            (step.key, journey.name, purpose, template, at, at,
+             [r.id for r in rows], [r.recipient_kind for r in rows], [r.recipient_id for r in rows]))
+        found.update({enrollment_id: Reserved(ledger_id) for ledger_id, enrollment_id in inserted})
+        rows_left: Sequence[EnrollmentRow] = ()
+    else:
+        rows_left = rows
+    for lo in range(0, len(rows_left), RESERVE_BATCH):  # SQLite: one multi-row INSERT .. RETURNING per batch
+        batch = rows_left[lo:lo + RESERVE_BATCH]
         params: list[Any] = []
         for r in batch:
             params += (r.id, step.key, journey.name, r.recipient_kind, r.recipient_id, purpose, template, at, at)
@@ -67,7 +80,7 @@ def reserve(session: Session, journey: Journey, step: Send, rows: Sequence[Enrol
     existing = [r.id for r in rows if r.id not in found]
     if existing:
         found.update({r.enrollment_id: r for r in session.execute(select(LedgerRow).where(
-            LedgerRow.enrollment_id.in_(existing), LedgerRow.step_key == step.key)).scalars()})
+            id_in(session, LedgerRow.enrollment_id, existing), LedgerRow.step_key == step.key)).scalars()})
     return found
 
 
@@ -75,7 +88,7 @@ def finish(session: Session, row_ids: Sequence[int], status: SendStatus, reason:
            only_from: Sequence[SendStatus] = OPEN) -> None:
     """Move rows still in `only_from` to `status` (a row that moved on meanwhile is left alone)."""
     if row_ids:
-        session.execute(update(LedgerRow).where(LedgerRow.id.in_(row_ids), LedgerRow.status.in_(only_from))
+        session.execute(update(LedgerRow).where(id_in(session, LedgerRow.id, row_ids), LedgerRow.status.in_(only_from))
                         .values(status=status, reason=reason, updated_at=now),
                         execution_options={"synchronize_session": False})
 
@@ -95,7 +108,7 @@ def hand_over(session: Session, chosen: Sequence[tuple[int, str, str]], now: dat
     mine: set[int] = set()
     for (channel, template), ids in groups.items():
         mine.update(session.execute(
-            update(table).where(table.c.id.in_(ids), table.c.status.in_([st.value for st in OPEN]))
+            update(table).where(id_in(session, table.c.id, ids), table.c.status.in_([st.value for st in OPEN]))
             .values(channel=channel, template=template, status=SendStatus.sending.value,
                     attempts=table.c.attempts + 1, updated_at=now)
             .returning(table.c.id)).scalars())
@@ -106,7 +119,7 @@ def hand_over(session: Session, chosen: Sequence[tuple[int, str, str]], now: dat
 def release_unsent(session: Session, row_ids: Sequence[int], now: datetime) -> None:
     """Rows handed over but never accepted by a provider that refused us (401/403) go back to `reserved`."""
     if row_ids:
-        session.execute(update(LedgerRow).where(LedgerRow.id.in_(row_ids), LedgerRow.status == SendStatus.sending)
+        session.execute(update(LedgerRow).where(id_in(session, LedgerRow.id, row_ids), LedgerRow.status == SendStatus.sending)
                         .values(status=SendStatus.reserved, attempts=LedgerRow.attempts - 1, updated_at=now),
                         execution_options={"synchronize_session": False})
 
@@ -116,7 +129,7 @@ def recent_marketing(session: Session, recipient_ids: Iterable[int], now: dateti
     """Marketing messages sent to each recipient within the frequency window, across journeys."""
     rows = session.execute(
         select(LedgerRow.recipient_kind, LedgerRow.recipient_id, func.count())
-        .where(LedgerRow.recipient_id.in_(list(recipient_ids)), LedgerRow.purpose == "marketing",
+        .where(id_in(session, LedgerRow.recipient_id, recipient_ids), LedgerRow.purpose == "marketing",
                LedgerRow.status == SendStatus.sent, LedgerRow.sent_at > now - window)
         .group_by(LedgerRow.recipient_kind, LedgerRow.recipient_id))
     return Counter({(kind, rid): n for kind, rid, n in rows})
@@ -154,7 +167,7 @@ def record_results(session: Session, results: Sequence[DeliveryResult], now: dat
                    backoff: timedelta) -> dict[int, Transition]:
     """Write each result's transition (only onto rows still `sending`); returns them by ledger id."""
     attempts = dict(session.execute(select(LedgerRow.id, LedgerRow.attempts)
-                                    .where(LedgerRow.id.in_([r.ledger_id for r in results]))).all()) \
+                                    .where(id_in(session, LedgerRow.id, [r.ledger_id for r in results]))).all()) \
         if any(r.status is not DeliveryStatus.accepted for r in results) else {}
     out: dict[int, Transition] = {}
     sent_rows = []
@@ -170,7 +183,8 @@ def record_results(session: Session, results: Sequence[DeliveryResult], now: dat
         else:
             finish(session, [result.ledger_id], t.status, t.reason, now, only_from=(SendStatus.sending,))
     at = instant_writer(session)(now)
-    execute_many(session, "UPDATE sends SET status = 'sent', provider_message_id = {p}, sent_at = {p}, "
-                          "updated_at = {p}, reason = NULL WHERE id = {p} AND status = 'sending'",
-                 [(pid, at, at, ledger_id) for ledger_id, pid in sent_rows])
+    update_by_id(session, "sends", [("provider_message_id", "varchar")],
+                 [(pid, ledger_id) for ledger_id, pid in sent_rows],
+                 fixed="sent_at = {p}, updated_at = {p}, reason = NULL, status = 'sent'", fixed_params=[at, at],
+                 where="t.status = 'sending'")
     return out

@@ -3,11 +3,15 @@
 A wait's whole days (24 h each, however written) are calendar days in the recipient's zone: the
 local wall time is kept across a DST change, as RFC 5545 and JavaScript's Temporal do for days.
 What is left over (under 24 h) is elapsed time.
+
+The calendar functions are pure and memoised: a chunk's thousands of enrollments share a few
+hundred (instant, zone, wall time) combinations (an expiry date, an enrollment instant).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,9 +21,11 @@ from journeys.send_time import wall_time
 UTC = timezone.utc
 
 
+@lru_cache(maxsize=1024)
 def zone_of(name: str | None) -> ZoneInfo:
     """The recipient's zone; an unknown or missing one schedules in UTC (the gate then skips
-    channels that need a valid zone, with its reason)."""
+    channels that need a valid zone, with its reason). Cached: called for every wait of every
+    enrollment, and a program has a few hundred zones at most."""
     try:
         return ZoneInfo(name) if name else ZoneInfo("UTC")
     except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a tzdata folder such as "America"
@@ -31,12 +37,19 @@ def parse_instant(value: Any) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        parsed = value
-    else:
-        parsed = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return _parse_text(str(value))
+
+
+@lru_cache(maxsize=8192)
+def _parse_text(text: str) -> datetime:
+    """Cached: a chunk's enrollments share few distinct instants (expiry days, enrollment time),
+    and each is read several times per enrollment (wait, stale deadline). Datetimes are immutable."""
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+@lru_cache(maxsize=65_536)
 def at_local(day: date, wall: time, zone: ZoneInfo) -> datetime:
     """`wall` o'clock on `day` in `zone`, as UTC. In a spring-forward gap the wall time does not
     exist: it is moved forward by the gap's length (02:30 -> 03:30, as RFC 5545 does), so the
@@ -45,6 +58,7 @@ def at_local(day: date, wall: time, zone: ZoneInfo) -> datetime:
     return datetime.combine(day, wall, tzinfo=zone).replace(fold=0).astimezone(UTC)
 
 
+@lru_cache(maxsize=65_536)
 def shift(instant: datetime, offset: timedelta, zone: ZoneInfo) -> datetime:
     """`instant` moved by `offset`: its whole days on the calendar of `zone` (same local wall
     time), then the rest as elapsed time."""
@@ -84,6 +98,7 @@ or a runtime that was down) is moved to the next such local time, unless that is
 deadline of the send it leads to: a promised 10:00 means 10:00, not 01:00 the same day."""
 
 
+@lru_cache(maxsize=65_536)
 def next_wall_time(after: datetime, wall: time, zone: ZoneInfo) -> datetime:
     """The first instant strictly after `after` at which the clock in `zone` reads `wall`."""
     day = after.astimezone(zone).date()

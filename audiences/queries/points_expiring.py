@@ -127,29 +127,35 @@ def digest_rows(now: datetime, until: datetime, digest_days: int) -> tuple[Any, 
     """One row per (member, expiry window of `digest_days`) with a batch expiring in (now, until]:
     the window's points still left (all its batches, so the total does not depend on the day the
     window first entered the horizon), its earliest expiry, and the batch that is consumed last
-    (FIFO), whose being spent means the whole window is spent."""
+    (FIFO), whose being spent means the whole window is spent.
+
+    Each batch's two correlated sums are evaluated once: the batches are a MATERIALIZED CTE (a
+    flattened subquery would evaluate them again for every reference to `left`, and the FIFO-last
+    batch is a window function over the same rows, not a correlated subquery over them)."""
     batch = PointsEntry
-    left = batch_remaining(batch, now)
     window = expiry_window(batch.expires_at, literal(digest_days, Integer))
     last_day = until + timedelta(days=digest_days)
-    batches = (select(batch.member_id.label("member_id"), batch.id.label("batch_id"),
-                      batch.occurred_at.label("occurred_at"), batch.expires_at.label("expires_at"),
-                      left.label("left"), window.label("window"))
-               .where(batch.points > 0, batch.expires_at.is_not(None), batch.occurred_at <= now,
-                      batch.expires_at > now, batch.expires_at <= last_day)
-               .subquery("expiring_batches"))
-    groups = (select(batches.c.member_id.label("member_id"), batches.c.window.label("window"),
-                     func.sum(batches.c.left).label("points"), func.min(batches.c.expires_at).label("expires_at"),
-                     func.count().label("batches"))
-              .where(batches.c.left > 0).group_by(batches.c.member_id, batches.c.window)
+    expiring = (select(batch.member_id.label("member_id"), batch.id.label("batch_id"),
+                       batch.occurred_at.label("occurred_at"), batch.expires_at.label("expires_at"),
+                       batch.points.label("batch_points"), batch_unspent_through(batch, now).label("unspent"),
+                       window.label("window"))
+                .where(batch.points > 0, batch.expires_at.is_not(None), batch.occurred_at <= now,
+                       batch.expires_at > now, batch.expires_at <= last_day)
+                .cte("expiring_batches").prefix_with("MATERIALIZED"))
+    # left = clamp(unspent, 0, points), and left > 0 <=> unspent > 0 (a batch has points > 0)
+    left = case((expiring.c.unspent >= expiring.c.batch_points, expiring.c.batch_points), else_=expiring.c.unspent)
+    fifo_last = func.first_value(expiring.c.batch_id).over(
+        partition_by=(expiring.c.member_id, expiring.c.window),
+        order_by=(expiring.c.occurred_at.desc(), expiring.c.batch_id.desc()))
+    live = (select(expiring.c.member_id, expiring.c.window, expiring.c.expires_at, left.label("left"),
+                   fifo_last.label("last_batch"))
+            .where(expiring.c.unspent > 0).subquery("live_batches"))
+    groups = (select(live.c.member_id.label("member_id"), live.c.window.label("window"),
+                     func.sum(live.c.left).label("points"), func.min(live.c.expires_at).label("expires_at"),
+                     func.count().label("batches"), func.max(live.c.last_batch).label("last_batch"))
+              .group_by(live.c.member_id, live.c.window)
               .subquery("expiry_digest"))
-    fifo_last = aliased(batches, name="fifo_last")
-    last_batch = (select(fifo_last.c.batch_id)
-                  .where(fifo_last.c.member_id == groups.c.member_id, fifo_last.c.window == groups.c.window,
-                         fifo_last.c.left > 0)
-                  .order_by(fifo_last.c.occurred_at.desc(), fifo_last.c.batch_id.desc()).limit(1)
-                  .scalar_subquery())
-    return groups, last_batch
+    return groups, groups.c.last_batch
 
 
 class PointsExpiring(Audience):

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from audiences.id_lists import id_in
 from channels.models import ConsentAction, ConsentEvent
 from templates.vocabulary import Channel, Purpose, RecipientKind
 from channels.policy import ConsentState
@@ -70,7 +71,7 @@ def current_consent(
                 ConsentEvent.recipient_kind == RecipientKind(kind),
                 ConsentEvent.channel == Channel(channel),
                 ConsentEvent.purpose == Purpose(purpose),
-                ConsentEvent.recipient_id.in_(part),
+                id_in(session, ConsentEvent.recipient_id, part),
             )
             .subquery()
         )

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from audiences.id_lists import text_in
 from channels.consent.records import chunks
 from channels.contacts import normalise
 from channels.models import Suppression, SuppressionReason
@@ -28,7 +29,7 @@ def suppressed_addresses(
     keys = sorted(by_key)
     for part in chunks(keys):
         rows = session.scalars(
-            select(Suppression.address).where(Suppression.channel == Channel(channel), Suppression.address.in_(part))
+            select(Suppression.address).where(Suppression.channel == Channel(channel), text_in(session, Suppression.address, part))
         )
         for key in rows:
             found.update(by_key[key])

@@ -53,8 +53,8 @@ from tests.bench.pipeline_data import (
     AS_OF,
     cached_sqlite,
     copy_migrated,
-    copy_to,
     fresh_copy,
+    loaded_postgres,
 )
 
 NOW = AS_OF + timedelta(hours=12)
@@ -371,32 +371,13 @@ def _versus(count: int, seconds: float, ours_per_s: float) -> dict[str, Any]:
 
 
 def run_postgres(db: Path, keep: int) -> dict[str, Any] | None:
-    from flows import migrate
-    from tests.support.postgres import start_postgres
-
-    server = start_postgres()
-    if server is None:
-        return None
-    try:
-        import sqlalchemy as sa
-
-        admin = make_engine(server.admin_url)
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(sa.text("CREATE DATABASE bench"))
-        admin.dispose()
-        target = make_engine(server.url("bench"))
-        migrate.upgrade(target)
-        source = make_engine(f"sqlite:///{db}")
-        start = time.perf_counter()
-        copy_to(source, target)
-        load_s = time.perf_counter() - start
-        source.dispose()
-        target.dispose()
-        figures, _, _ = run_loyalflow(server.url("bench"), keep=keep)
+    with loaded_postgres(db) as loaded:
+        if loaded is None:
+            return None
+        url, load_s = loaded
+        figures, _, _ = run_loyalflow(url, keep=keep)
         figures["load_s"] = round(load_s, 1)
         return figures
-    finally:
-        server.stop()
 
 
 # --- reporting ----------------------------------------------------------------------------------

@@ -11,6 +11,8 @@ copies; the figures are the pairs' medians.
 
 `--processes N`: the tick's enrollment runs once (one process), then N processes advance the same tick
 concurrently (their claims share the work); the split and each process's RSS are reported.
+`--postgres`: loyalflow's same tick also on a throwaway PostgreSQL (Debian's server, started on
+127.0.0.1) loaded with the same data, reported beside SQLite's (`postgresql`, `postgres_vs_sqlite`).
 `--json` prints one JSON object on stdout (the human table goes to stderr).
 """
 
@@ -30,7 +32,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from tests.bench.lean_fake import LeanFakes
-from tests.bench.pipeline_data import cached_sqlite, fresh_copy
+from tests.bench.pipeline_data import cached_sqlite, fresh_copy, loaded_postgres
 
 AS_OF = datetime(2026, 11, 23, tzinfo=timezone.utc)
 NOW = AS_OF + timedelta(hours=12)
@@ -74,16 +76,17 @@ def environment(values: Mapping[str, str]) -> Iterator[dict[str, str]]:
     yield env
 
 
-def run_loyalflow(url: str, processes: int, env: Mapping[str, str]) -> dict[str, Any]:
-    """The tick in one process, or enrollment in one then advance in `processes` concurrently."""
+def run_loyalflow(url: str, processes: int, env: Mapping[str, str], chunk: int) -> dict[str, Any]:
+    """The tick in one process, or enrollment in one then advance in `processes` concurrently, each
+    claiming `chunk` due enrollments at a time (small enough that every process gets a share)."""
     now = NOW.isoformat()
     if processes == 1:
-        workers = {"tick": Worker(["tests.bench.tick_worker", url, "tick", now], env)}
+        workers = {"tick": Worker(["tests.bench.tick_worker", url, "tick", now, str(chunk)], env)}
         workers["tick"].go()
         reports = {"tick": workers["tick"].result()}
     else:
         workers = {"enroll": Worker(["tests.bench.tick_worker", url, "enroll", now], env)}
-        workers |= {f"advance_{i + 1}": Worker(["tests.bench.tick_worker", url, "advance", now], env)
+        workers |= {f"advance_{i + 1}": Worker(["tests.bench.tick_worker", url, "advance", now, str(chunk)], env)
                     for i in range(processes)}
         workers["enroll"].go()
         reports = {"enroll": workers["enroll"].result()}
@@ -133,12 +136,13 @@ def _fake_figures(counts: Mapping[str, Any]) -> dict[str, Any]:
             "rejected": counts["rejected"], "cpu_us_per_request": counts["cpu_us_per_request"]}
 
 
-def run_pair(source: Path, folder: Path, fakes: LeanFakes, processes: int, concurrency: int) -> dict[str, Any]:
+def run_pair(source: Path, folder: Path, fakes: LeanFakes, processes: int, concurrency: int,
+             chunk: int) -> dict[str, Any]:
     db = fresh_copy(source, folder)
     url = f"sqlite:///{db}"
     with environment(fakes.environment(concurrency)) as env:
         fakes.reset()
-        ours = run_loyalflow(url, processes, env)
+        ours = run_loyalflow(url, processes, env, chunk)
         ours["fake"] = _fake_figures(fakes.counts())
         fakes.reset()
         theirs = run_competent(url, fakes.url, env)
@@ -149,7 +153,24 @@ def run_pair(source: Path, folder: Path, fakes: LeanFakes, processes: int, concu
     return {"loyalflow": ours, "competent": theirs}
 
 
-def summary(members: int, processes: int, pairs: list[dict[str, Any]], latency: float) -> dict[str, Any]:
+def run_on_postgres(source: Path, fakes: LeanFakes, processes: int, concurrency: int,
+                    chunk: int) -> dict[str, Any] | None:
+    """loyalflow's same tick on a throwaway PostgreSQL loaded with `source`'s rows (then VACUUM
+    ANALYZE, as autovacuum keeps a production database); None when this machine has no server."""
+    with loaded_postgres(source) as loaded:
+        if loaded is None:
+            return None
+        url, load_s = loaded
+        with environment(fakes.environment(concurrency)) as env:
+            fakes.reset()
+            ours = run_loyalflow(url, processes, env, chunk)
+            ours["fake"] = _fake_figures(fakes.counts())
+        ours["load_s"] = round(load_s, 1)
+        return ours
+
+
+def summary(members: int, processes: int, pairs: list[dict[str, Any]], latency: float, chunk: int,
+            postgres: dict[str, Any] | None = None) -> dict[str, Any]:
     """The pairs' medians as the headline figures, every pair kept under `pairs`."""
     def med(side: str, key: str) -> float:
         return round(statistics.median(p[side][key] for p in pairs), 1)
@@ -158,7 +179,8 @@ def summary(members: int, processes: int, pairs: list[dict[str, Any]], latency: 
     ratios = [p["loyalflow"]["msgs_per_s"] / p["competent"]["msgs_per_s"] for p in pairs if p["competent"]["msgs_per_s"]]
     fake_cpu = [p[side]["fake"]["cpu_us_per_request"] for p in pairs for side in ("loyalflow", "competent")]
     return {
-        "members": members, "processes": processes, "pairs_run": len(pairs), "latency_ms": latency * 1000,
+        "members": members, "processes": processes, "chunk_size": chunk, "pairs_run": len(pairs),
+        "latency_ms": latency * 1000,
         "messages": ours["messages"], "competent_messages": theirs["messages"],
         "end_to_end_msgs_per_s": med("loyalflow", "msgs_per_s"), "competent_msgs_per_s": med("competent", "msgs_per_s"),
         "ratio": round(statistics.median(ratios), 3) if ratios else 0.0,
@@ -177,6 +199,9 @@ def summary(members: int, processes: int, pairs: list[dict[str, Any]], latency: 
         "fake_accepted": ours["fake"]["accepted"], "competent_fake_accepted": theirs["fake"]["accepted"],
         "fake_cpu_us_per_request": round(statistics.median(fake_cpu), 1),
         "cpus": os.cpu_count(), "load_avg": round(os.getloadavg()[0], 2),
+        "postgresql": postgres,
+        "postgres_vs_sqlite": round(postgres["msgs_per_s"] / med("loyalflow", "msgs_per_s"), 3)
+        if postgres and med("loyalflow", "msgs_per_s") else None,
         "pairs": pairs,
     }
 
@@ -195,20 +220,36 @@ def print_table(r: Mapping[str, Any], out: TextIO) -> None:
           f"{r['advance_msgs_per_s']:,.0f} msg/s, {r['advance_cpu_us_per_msg']:,.0f} µs CPU/msg", file=out)
     print("  loyalflow processes: " + ", ".join(f"{k} {v:,.1f} s ({r['process_cpu_s'][k]:,.1f} s CPU)"
                                               for k, v in r["process_s"].items()), file=out)
+    if pg := r.get("postgresql"):
+        print(f"  loyalflow on PostgreSQL: {pg['messages']:,} messages, {pg['msgs_per_s']:,.0f} msg/s, "
+              f"{pg['cpu_us_per_msg']:,.0f} µs CPU/msg, duplicates {pg['fake']['duplicates']}; "
+              f"{r['postgres_vs_sqlite']:.2f}x SQLite (data loaded in {pg['load_s']:,.0f} s)", file=out)
     for i, p in enumerate(r["pairs"], 1):
         print(f"  pair {i}: loyalflow {p['loyalflow']['msgs_per_s']:,.0f} msg/s {p['loyalflow']['cpu_us_per_msg']:,.0f} µs, "
               f"competent {p['competent']['msgs_per_s']:,.0f} msg/s {p['competent']['cpu_us_per_msg']:,.0f} µs", file=out)
 
 
+def default_chunk(processes: int) -> int:
+    """One process: the engine's own chunk. Several: 1,000, so that a journey with fewer due
+    enrollments than one engine chunk (win-back's few thousand) is still shared between them."""
+    from journeys.engine import DEFAULT_CHUNK
+
+    return DEFAULT_CHUNK if processes == 1 else 1_000
+
+
 def run(members: int, *, processes: int = 1, pairs: int = 1, concurrency: int = 128,
-        latency: float = 0.02) -> dict[str, Any]:
+        latency: float = 0.02, chunk: int | None = None, postgres: bool = False) -> dict[str, Any]:
+    chunk = chunk or default_chunk(processes)
     RESULTS.mkdir(exist_ok=True)
     source = cached_sqlite(members, SEED, log=False)
     done = []
     with tempfile.TemporaryDirectory(prefix="bench_versus_", dir=RESULTS) as tmp, LeanFakes(latency) as fakes:
         for _ in range(pairs):
-            done.append(run_pair(source, Path(tmp), fakes, processes, concurrency))
-    return summary(members, processes, done, latency)
+            done.append(run_pair(source, Path(tmp), fakes, processes, concurrency, chunk))
+        pg = run_on_postgres(source, fakes, processes, concurrency, chunk) if postgres else None
+    if postgres and pg is None:
+        raise SystemExit("--postgres: no PostgreSQL server on this machine (Debian: apt-get install postgresql)")
+    return summary(members, processes, done, latency, chunk, pg)
 
 
 def chart(runs: list[dict[str, Any]], path: Path) -> None:
@@ -272,6 +313,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--pairs", type=int, default=1, help="loyalflow/competent pairs (A B A B), medians reported")
     parser.add_argument("--concurrency", type=int, default=128, help="loyalflow's adapter threads")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds the fake takes to answer")
+    parser.add_argument("--chunk-size", type=int, help="due enrollments an advance process claims at a time "
+                        "(default: the engine's 5,000 with one process, 1,000 with several)")
+    parser.add_argument("--postgres", action="store_true", help="loyalflow's tick also on a throwaway PostgreSQL")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout; the table on stderr")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     parser.add_argument("--scaling", help="comma-separated sizes: one run each, the chart and RESULTS.md's section")
@@ -279,7 +323,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.processes < 1 or args.pairs < 1 or args.members < 1:
         parser.error("--members, --processes and --pairs must be at least 1")
     if args.scaling:
-        runs = [run(n, processes=args.processes, pairs=args.pairs, concurrency=args.concurrency, latency=args.latency)
+        runs = [run(n, processes=args.processes, pairs=args.pairs, concurrency=args.concurrency, latency=args.latency,
+                    chunk=args.chunk_size, postgres=args.postgres)
                 for n in sorted(int(x) for x in args.scaling.split(","))]
         png = Path(__file__).with_name("pipeline_scaling.png")
         chart(runs, png)
@@ -294,7 +339,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.out.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
         return result
     result = run(args.members, processes=args.processes, pairs=args.pairs, concurrency=args.concurrency,
-                 latency=args.latency)
+                 latency=args.latency, chunk=args.chunk_size, postgres=args.postgres)
     print_table(result, sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(result, default=str))

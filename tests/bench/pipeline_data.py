@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Engine, MetaData, insert, select
+from sqlalchemy import Engine, MetaData, insert, select, text
 from sqlalchemy.orm import Session
 
 from audiences.db import make_engine
@@ -103,3 +105,34 @@ if __name__ == "__main__":
 
     for n in (int(a) for a in sys.argv[1:]):
         cached_sqlite(n, 1)
+
+
+@contextmanager
+def loaded_postgres(source: Path) -> Iterator[tuple[str, float] | None]:
+    """A throwaway PostgreSQL on 127.0.0.1 holding `source`'s rows: (its URL, load seconds), or None
+    when this machine has no PostgreSQL server. After the load, VACUUM ANALYZE: what autovacuum keeps a
+    production database at (planner statistics, and a visibility map for index-only scans)."""
+    from tests.support.postgres import start_postgres
+
+    server = start_postgres()
+    if server is None:
+        yield None
+        return
+    try:
+        admin = make_engine(server.admin_url)
+        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("CREATE DATABASE bench"))
+        admin.dispose()
+        url = server.url("bench")
+        target, origin = make_engine(url), make_engine(f"sqlite:///{source}")
+        migrate.upgrade(target)
+        started = time.perf_counter()
+        copy_to(origin, target)
+        with target.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+        load_s = time.perf_counter() - started
+        origin.dispose()
+        target.dispose()
+        yield url, load_s
+    finally:
+        server.stop()

@@ -50,3 +50,22 @@ def test_two_advance_processes_and_the_competent_script_send_the_same_messages_o
     assert result["cpu_us_per_msg"] > 0 and result["competent_cpu_us_per_msg"] > 0
     # a tick worker carries no web stack and no Prefect
     assert result["worker_imports"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_the_same_tick_on_postgresql_sends_the_same_messages_once(tmp_path: Path, postgres_server: object) -> None:
+    """`--postgres`: loyalflow's tick again on a throwaway PostgreSQL loaded with the same rows; the
+    figures sit beside SQLite's (the fixture only makes the test skip, or fail in CI, without a server)."""
+    done = subprocess.run([sys.executable, "-m", "tests.bench.bench_versus", "--members", "300", "--json",
+                           "--postgres", "--concurrency", "8"],
+                          cwd=ROOT, env=_env(tmp_path), check=True, capture_output=True, text=True, timeout=600)
+    result = json.loads(done.stdout)
+    assert "loyalflow on PostgreSQL" in done.stderr
+    pg = result["postgresql"]
+    assert pg["messages"] == result["messages"] > 0, "the same tick sends the same messages on both databases"
+    assert pg["fake"]["accepted"] == pg["messages"] and pg["fake"]["duplicates"] == 0
+    assert pg["journeys"]["tick"]["points_expiring"]["enrolled"] == \
+        result["pairs"][0]["loyalflow"]["journeys"]["tick"]["points_expiring"]["enrolled"]
+    assert pg["msgs_per_s"] > 0 and pg["cpu_us_per_msg"] > 0 and pg["load_s"] >= 0
+    assert result["postgres_vs_sqlite"] == pytest.approx(pg["msgs_per_s"] / result["end_to_end_msgs_per_s"], rel=0.01)

@@ -5,7 +5,7 @@ builds its services (templates compiled once), says `ready` with its RSS, waits 
 runs its role at the tick's instant and prints one JSON line: messages, CPU seconds and wall interval
 of the work (imports and start-up excluded), and the process's peak RSS (VmHWM: its whole life).
 
-    python -m tests.bench.tick_worker URL ROLE NOW    # ROLE: tick (enroll + advance), enroll, advance
+    python -m tests.bench.tick_worker URL ROLE NOW [CHUNK]    # ROLE: tick (enroll + advance), enroll, advance
 """
 
 from __future__ import annotations
@@ -40,16 +40,17 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def main(url: str, role: str, now_text: str) -> None:
+def main(url: str, role: str, now_text: str, chunk: str | None = None) -> None:
     from sqlalchemy.orm import sessionmaker
 
     from audiences.db import make_engine
-    from journeys.engine import advance, enroll_journey
+    from journeys.engine import DEFAULT_CHUNK, advance, enroll_journey
     from journeys.registry import get_journey
     from journeys.services import default_services
     from journeys.stats import TickStats
 
     now = datetime.fromisoformat(now_text)
+    chunk_size = int(chunk) if chunk else DEFAULT_CHUNK
     journeys = [get_journey(name) for name in JOURNEYS]
     started = time.perf_counter()
     # a worker's start-up, like its imports: every template compiled once (MJML), adapters built
@@ -75,7 +76,7 @@ def main(url: str, role: str, now_text: str) -> None:
             enroll_s += time.perf_counter() - started
             enroll_cpu_s += _cpu() - cpu
         if services is not None:
-            stats.merge(advance(factory, journey, now, services))
+            stats.merge(advance(factory, journey, now, services, chunk_size=chunk_size))
         totals.merge(stats)
         per_journey[journey.name] = stats.as_dict()
     engine.dispose()
@@ -89,4 +90,4 @@ def main(url: str, role: str, now_text: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

@@ -1,0 +1,83 @@
+"""The per-chunk writes and id lists (journeys/bulk.py, audiences/id_lists.py) on both databases:
+PostgreSQL takes a chunk as arrays (UPDATE .. FROM unnest, INSERT .. SELECT FROM unnest, = ANY), SQLite
+as executemany and IN lists; both must leave the same rows."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from journeys.bulk import id_in, instant_writer, update_by_id
+from journeys.dsl import Journey, email, send
+from journeys.ledger import reserve
+from journeys.models import Enrollment, EnrollmentStatus, Send, SendStatus
+from journeys.state import EnrollmentRow
+
+NOW = datetime(2026, 11, 23, 12, tzinfo=UTC)
+
+
+def _enrollments(session: Session, n: int) -> list[Enrollment]:
+    rows = [Enrollment(journey="bulk_test", journey_version=1, recipient_kind="member", recipient_id=i,
+                       occurrence_key="once", enrolled_at=NOW, status=EnrollmentStatus.active, step_index=0,
+                       due_at=NOW, context={}, updated_at=NOW, lease_owner="w", lease_until=NOW + timedelta(minutes=15))
+            for i in range(1, n + 1)]
+    session.add_all(rows)
+    session.commit()
+    return rows
+
+
+def test_update_by_id_sets_each_row_its_own_values_and_the_fixed_ones(engine: Engine) -> None:
+    with Session(engine) as s:
+        rows = _enrollments(s, 7)
+        instant = instant_writer(s)
+        later = NOW + timedelta(days=1)
+        changed = [(3, instant(later), "active", None, rows[0].id), (5, None, "exited", "spent", rows[3].id)]
+        update_by_id(s, "enrollments", [("step_index", "integer"), ("due_at", "timestamp"), ("status", "varchar"),
+                                        ("exit_reason", "varchar")], changed,
+                     fixed="lease_owner = NULL, lease_until = NULL, updated_at = {p}", fixed_params=[instant(later)])
+        s.commit()
+        got = {e.id: e for e in s.scalars(select(Enrollment))}
+        assert (got[rows[0].id].step_index, got[rows[0].id].due_at, got[rows[0].id].lease_owner) == (3, later, None)
+        assert got[rows[3].id].status is EnrollmentStatus.exited and got[rows[3].id].exit_reason == "spent"
+        assert got[rows[3].id].due_at is None and got[rows[3].id].updated_at == later
+        untouched = [e for i, e in got.items() if i not in (rows[0].id, rows[3].id)]
+        assert {(e.step_index, e.lease_owner, e.updated_at) for e in untouched} == {(0, "w", NOW)}
+
+
+def test_update_by_id_leaves_rows_the_condition_excludes(engine: Engine) -> None:
+    with Session(engine) as s:
+        rows = _enrollments(s, 3)
+        update_by_id(s, "enrollments", [("exit_reason", "varchar")], [("x", r.id) for r in rows],
+                     where=f"t.recipient_id <> {rows[1].recipient_id}")
+        s.commit()
+        reasons = dict(s.execute(select(Enrollment.id, Enrollment.exit_reason)).all())
+        assert reasons == {rows[0].id: "x", rows[1].id: None, rows[2].id: "x"}
+
+
+def test_id_in_selects_exactly_the_listed_ids(engine: Engine) -> None:
+    with Session(engine) as s:
+        rows = _enrollments(s, 6)
+        wanted = [rows[1].id, rows[4].id, 10_000]
+        assert sorted(s.scalars(select(Enrollment.id).where(id_in(s, Enrollment.id, wanted)))) == wanted[:2]
+        assert list(s.scalars(select(Enrollment.id).where(id_in(s, Enrollment.id, [])))) == []
+
+
+def test_reserve_inserts_a_row_per_enrollment_once_and_keeps_existing_ones(engine: Engine) -> None:
+    step = send(email("welcome/email_welcome"), key="hello")
+    journey = Journey(name="bulk_test", description="", version=1, purpose="transactional", audience="new_members",
+                      steps=[step])
+    with Session(engine) as s:
+        made = _enrollments(s, 4)
+        plain = [EnrollmentRow(e.id, 1, "member", e.recipient_id, NOW, 0, NOW, {}, EnrollmentStatus.active, None, None)
+                 for e in made]
+        first = reserve(s, journey, step, plain[:2], NOW)
+        second = reserve(s, journey, step, plain, NOW + timedelta(minutes=1))  # two again, two new
+        ledger = s.execute(select(Send.enrollment_id, Send.id, Send.status, Send.recipient_id, Send.step_key)).all()
+        assert len(ledger) == 4 and {r.status for r in ledger} == {SendStatus.reserved}
+        assert {r.enrollment_id: r.recipient_id for r in ledger} == {e.id: e.recipient_id for e in made}
+        by_enrollment = {r.enrollment_id: r.id for r in ledger}
+        assert {k: v.id for k, v in first.items()} == {e.id: by_enrollment[e.id] for e in made[:2]}
+        assert set(second) == {e.id for e in made}
+        assert {second[e.id].id for e in made} == set(by_enrollment.values())  # the first two read back, not re-made
