@@ -49,6 +49,8 @@ def bench(
     processes: int = typer.Option(1, "--processes", min=1, help="Advance processes sharing the tick."),
     pairs: int = typer.Option(1, "--pairs", min=1, help="loyalflow/competent pairs (A B A B); medians reported."),
     concurrency: int = typer.Option(128, "--concurrency", min=1, help="loyalflow's adapter threads per provider."),
+    warm: bool = typer.Option(False, "--warm", help="A tick the day before first (not measured): the daily tick "
+                              "production runs, not the first one after a journey is deployed."),
     chunk_size: int = typer.Option(None, "--chunk-size", min=1,
                                    help="Due enrollments an advance process claims at a time (default 5,000; 1,000 "
                                         "with several processes)."),
@@ -69,6 +71,8 @@ def bench(
             args += ["--json", str(out.resolve())]
         if postgres:
             args.append("--postgres")
+        if warm:
+            args.append("--warm")
     else:
         args = [sys.executable, "-m", MODULE, "--members", str(members), "--concurrency", str(concurrency),
                 "--processes", str(processes), "--pairs", str(pairs)]
@@ -76,6 +80,8 @@ def bench(
             args += ["--chunk-size", str(chunk_size)]
         if postgres:
             args.append("--postgres")
+        if warm:
+            args.append("--warm")
         if as_json:
             args.append("--json")
         if out is not None:

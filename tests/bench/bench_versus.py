@@ -11,6 +11,8 @@ copies; the figures are the pairs' medians.
 
 `--processes N`: the tick's enrollment runs once (one process), then N processes advance the same tick
 concurrently (their claims share the work); the split and each process's RSS are reported.
+`--warm`: first a tick the day before (not measured), so the measured tick is a daily one as production
+runs it, with yesterday's enrollments waiting; the competent script then sends what today's tick sent.
 `--postgres`: loyalflow's same tick also on a throwaway PostgreSQL (Debian's server, started on
 127.0.0.1) loaded with the same data, reported beside SQLite's (`postgresql`, `postgres_vs_sqlite`).
 `--json` prints one JSON object on stdout (the human table goes to stderr).
@@ -119,8 +121,17 @@ def run_loyalflow(url: str, processes: int, env: Mapping[str, str], chunk: int) 
     }
 
 
-def run_competent(url: str, fake_url: str, env: Mapping[str, str]) -> dict[str, Any]:
-    worker = Worker(["tests.bench.competent_sender", url, fake_url, NOW.isoformat()], env)
+def warm_up(url: str, env: Mapping[str, str], chunk: int) -> dict[str, Any]:
+    """The tick the day before, not measured: what a daily schedule has already done when today's tick
+    runs (enrollments waiting for their reminders, yesterday's messages sent)."""
+    worker = Worker(["tests.bench.tick_worker", url, "tick", (NOW - timedelta(days=1)).isoformat(), str(chunk)], env)
+    worker.go()
+    return worker.result()
+
+
+def run_competent(url: str, fake_url: str, env: Mapping[str, str], since: datetime | None = None) -> dict[str, Any]:
+    args = [url, fake_url, NOW.isoformat()] + ([since.isoformat()] if since else [])
+    worker = Worker(["tests.bench.competent_sender", *args], env)
     worker.go()
     r = worker.result()
     wall = r["wall_end"] - r["wall_start"]
@@ -137,15 +148,17 @@ def _fake_figures(counts: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def run_pair(source: Path, folder: Path, fakes: LeanFakes, processes: int, concurrency: int,
-             chunk: int) -> dict[str, Any]:
+             chunk: int, warm: bool = False) -> dict[str, Any]:
     db = fresh_copy(source, folder)
     url = f"sqlite:///{db}"
     with environment(fakes.environment(concurrency)) as env:
+        if warm:
+            warm_up(url, env, chunk)
         fakes.reset()
         ours = run_loyalflow(url, processes, env, chunk)
         ours["fake"] = _fake_figures(fakes.counts())
         fakes.reset()
-        theirs = run_competent(url, fakes.url, env)
+        theirs = run_competent(url, fakes.url, env, since=NOW if warm else None)
         theirs["fake"] = _fake_figures(fakes.counts())
     db.unlink()
     for extra in (db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")):
@@ -154,7 +167,7 @@ def run_pair(source: Path, folder: Path, fakes: LeanFakes, processes: int, concu
 
 
 def run_on_postgres(source: Path, fakes: LeanFakes, processes: int, concurrency: int,
-                    chunk: int) -> dict[str, Any] | None:
+                    chunk: int, warm: bool = False) -> dict[str, Any] | None:
     """loyalflow's same tick on a throwaway PostgreSQL loaded with `source`'s rows (then VACUUM
     ANALYZE, as autovacuum keeps a production database); None when this machine has no server."""
     with loaded_postgres(source) as loaded:
@@ -162,6 +175,8 @@ def run_on_postgres(source: Path, fakes: LeanFakes, processes: int, concurrency:
             return None
         url, load_s = loaded
         with environment(fakes.environment(concurrency)) as env:
+            if warm:
+                warm_up(url, env, chunk)
             fakes.reset()
             ours = run_loyalflow(url, processes, env, chunk)
             ours["fake"] = _fake_figures(fakes.counts())
@@ -170,7 +185,7 @@ def run_on_postgres(source: Path, fakes: LeanFakes, processes: int, concurrency:
 
 
 def summary(members: int, processes: int, pairs: list[dict[str, Any]], latency: float, chunk: int,
-            postgres: dict[str, Any] | None = None) -> dict[str, Any]:
+            postgres: dict[str, Any] | None = None, warm: bool = False) -> dict[str, Any]:
     """The pairs' medians as the headline figures, every pair kept under `pairs`."""
     def med(side: str, key: str) -> float:
         return round(statistics.median(p[side][key] for p in pairs), 1)
@@ -179,7 +194,7 @@ def summary(members: int, processes: int, pairs: list[dict[str, Any]], latency: 
     ratios = [p["loyalflow"]["msgs_per_s"] / p["competent"]["msgs_per_s"] for p in pairs if p["competent"]["msgs_per_s"]]
     fake_cpu = [p[side]["fake"]["cpu_us_per_request"] for p in pairs for side in ("loyalflow", "competent")]
     return {
-        "members": members, "processes": processes, "chunk_size": chunk, "pairs_run": len(pairs),
+        "members": members, "processes": processes, "chunk_size": chunk, "warm": warm, "pairs_run": len(pairs),
         "latency_ms": latency * 1000,
         "messages": ours["messages"], "competent_messages": theirs["messages"],
         "end_to_end_msgs_per_s": med("loyalflow", "msgs_per_s"), "competent_msgs_per_s": med("competent", "msgs_per_s"),
@@ -207,7 +222,8 @@ def summary(members: int, processes: int, pairs: list[dict[str, Any]], latency: 
 
 
 def print_table(r: Mapping[str, Any], out: TextIO) -> None:
-    print(f"{r['members']:,} members, {r['pairs_run']} pair(s), {r['processes']} advance process(es), lean fake "
+    print(f"{r['members']:,} members, {'the daily tick after a warm-up day' if r['warm'] else 'the first tick'}, "
+          f"{r['pairs_run']} pair(s), {r['processes']} advance process(es), lean fake "
           f"{r['latency_ms']:.0f} ms ({r['fake_cpu_us_per_request']:.0f} µs CPU/request), load {r['load_avg']}", file=out)
     print(f"  {'':<22}{'messages':>10}{'msg/s':>10}{'CPU µs/msg':>12}  peak RSS MiB", file=out)
     print(f"  {'loyalflow tick':<22}{r['messages']:>10,}{r['end_to_end_msgs_per_s']:>10,.0f}{r['cpu_us_per_msg']:>12,.0f}  "
@@ -238,18 +254,18 @@ def default_chunk(processes: int) -> int:
 
 
 def run(members: int, *, processes: int = 1, pairs: int = 1, concurrency: int = 128,
-        latency: float = 0.02, chunk: int | None = None, postgres: bool = False) -> dict[str, Any]:
+        latency: float = 0.02, chunk: int | None = None, postgres: bool = False, warm: bool = False) -> dict[str, Any]:
     chunk = chunk or default_chunk(processes)
     RESULTS.mkdir(exist_ok=True)
     source = cached_sqlite(members, SEED, log=False)
     done = []
     with tempfile.TemporaryDirectory(prefix="bench_versus_", dir=RESULTS) as tmp, LeanFakes(latency) as fakes:
         for _ in range(pairs):
-            done.append(run_pair(source, Path(tmp), fakes, processes, concurrency, chunk))
-        pg = run_on_postgres(source, fakes, processes, concurrency, chunk) if postgres else None
+            done.append(run_pair(source, Path(tmp), fakes, processes, concurrency, chunk, warm))
+        pg = run_on_postgres(source, fakes, processes, concurrency, chunk, warm) if postgres else None
     if postgres and pg is None:
         raise SystemExit("--postgres: no PostgreSQL server on this machine (Debian: apt-get install postgresql)")
-    return summary(members, processes, done, latency, chunk, pg)
+    return summary(members, processes, done, latency, chunk, pg, warm)
 
 
 def chart(runs: list[dict[str, Any]], path: Path) -> None:
@@ -315,6 +331,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--latency", type=float, default=0.02, help="seconds the fake takes to answer")
     parser.add_argument("--chunk-size", type=int, help="due enrollments an advance process claims at a time "
                         "(default: the engine's 5,000 with one process, 1,000 with several)")
+    parser.add_argument("--warm", action="store_true", help="a tick the day before first (not measured): the "
+                        "daily tick production runs, not the first one after a journey is deployed")
     parser.add_argument("--postgres", action="store_true", help="loyalflow's tick also on a throwaway PostgreSQL")
     parser.add_argument("--json", action="store_true", help="one JSON object on stdout; the table on stderr")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
@@ -324,7 +342,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         parser.error("--members, --processes and --pairs must be at least 1")
     if args.scaling:
         runs = [run(n, processes=args.processes, pairs=args.pairs, concurrency=args.concurrency, latency=args.latency,
-                    chunk=args.chunk_size, postgres=args.postgres)
+                    chunk=args.chunk_size, postgres=args.postgres, warm=args.warm)
                 for n in sorted(int(x) for x in args.scaling.split(","))]
         png = Path(__file__).with_name("pipeline_scaling.png")
         chart(runs, png)
@@ -339,7 +357,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             args.out.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
         return result
     result = run(args.members, processes=args.processes, pairs=args.pairs, concurrency=args.concurrency,
-                 latency=args.latency, chunk=args.chunk_size, postgres=args.postgres)
+                 latency=args.latency, chunk=args.chunk_size, postgres=args.postgres, warm=args.warm)
     print_table(result, sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(result, default=str))

@@ -57,7 +57,7 @@ JOURNEYS = ("points_expiring", "win_back")
 RECIPIENTS = """
 SELECT s.journey, s.template, s.channel, e.occurrence_key, e.context, m.id, m.email, m.phone, m.locale, m.first_name
 FROM sends s JOIN enrollments e ON e.id = s.enrollment_id JOIN members m ON m.id = s.recipient_id
-WHERE s.status = 'sent' AND s.recipient_kind = 'member' AND s.channel IN ('email', 'sms')
+WHERE s.status = 'sent' AND s.recipient_kind = 'member' AND s.channel IN ('email', 'sms') AND s.sent_at >= ?
 ORDER BY s.id
 """
 
@@ -248,8 +248,10 @@ def audience_statements(db_url: str, now: datetime) -> list[tuple[Any, Any]]:
     return out
 
 
-def run(db_path: str, fake_url: str, audiences: list[tuple[Any, Any]], fresh: bool = True) -> dict[str, Any]:
-    """Run the audience, then send what the query finds for it and has no `sent` row yet; returns counts."""
+def run(db_path: str, fake_url: str, audiences: list[tuple[Any, Any]], fresh: bool = True,
+        since: datetime | None = None) -> dict[str, Any]:
+    """Run the audience, then send what the query finds for it and has no `sent` row yet; returns counts.
+    `since`: only what loyalflow's tick sent from then on (after a warm-up tick the day before, today's)."""
     split = urlsplit(fake_url)
     db = sqlite3.connect(db_path, timeout=30, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
@@ -291,7 +293,8 @@ def run(db_path: str, fake_url: str, audiences: list[tuple[Any, Any]], fresh: bo
             audience.update(row[0] for row in conn.execute(statement[1]))
     counts["audience"] = len(audience)
     reader = sqlite3.connect(db_path, timeout=30)
-    cursor = reader.execute(RECIPIENTS)
+    floor = since.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f") if since else ""  # as UTCDateTime stores it
+    cursor = reader.execute(RECIPIENTS, (floor,))
     while fetched := cursor.fetchmany(BATCH):
         rows = [r for r in fetched if r[5] in audience]
         batch: list[Job] = []
@@ -331,7 +334,7 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def main(db_url: str, fake_url: str, now_text: str) -> None:
+def main(db_url: str, fake_url: str, now_text: str, since_text: str | None = None) -> None:
     import jinja2  # noqa: F401  (imports before `ready`, as tick_worker's)
     import mjml  # noqa: F401
 
@@ -341,7 +344,7 @@ def main(db_url: str, fake_url: str, now_text: str) -> None:
     if sys.stdin.readline().strip() != "go":
         return
     cpu0, wall0 = _cpu(), time.time()
-    counts = run(path, fake_url, audiences)
+    counts = run(path, fake_url, audiences, since=datetime.fromisoformat(since_text) if since_text else None)
     wall1, cpu1 = time.time(), _cpu()
     print(json.dumps({"role": "competent", "pid": os.getpid(), "messages": counts["accepted"], **counts,
                       "cpu_s": round(cpu1 - cpu0, 4), "wall_start": wall0, "wall_end": wall1,
@@ -350,4 +353,4 @@ def main(db_url: str, fake_url: str, now_text: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], sys.argv[3])
+    main(*sys.argv[1:5])
