@@ -33,6 +33,7 @@ from journeys.services import Services
 from journeys.settle import upgrade_from_events
 from journeys.state import Advance, Done, EnrollmentRow, Outcome, Park, State
 from journeys.stats import TickStats
+from journeys.table_stats import refresh_stale
 from journeys.timing import (
     LATE_FOR_WALL_TIME,
     deadline,
@@ -222,6 +223,7 @@ def advance(session_factory: SessionFactory, journey: Journey, now: datetime, se
             session.commit()
     while max_chunks is None or chunks < max_chunks:
         with session_factory() as session:
+            refresh_stale(session)  # PostgreSQL: plans for this chunk see the rows the last ones added
             ids = claim(session, journey.name, now, chunk_size, worker, id_range)
             if not ids:
                 break
