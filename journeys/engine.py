@@ -32,6 +32,7 @@ from journeys.send_time import wall_time
 from journeys.services import Services
 from journeys.settle import upgrade_from_events
 from journeys.state import Advance, Done, EnrollmentRow, Outcome, Park, State
+from journeys.startup_heap import freeze_once
 from journeys.stats import TickStats
 from journeys.table_stats import refresh_stale
 from journeys.timing import (
@@ -216,6 +217,7 @@ def advance(session_factory: SessionFactory, journey: Journey, now: datetime, se
             id_range: tuple[int, int] | None = None, max_chunks: int | None = None) -> TickStats:
     """Advance every enrollment due at `now` (optionally only ids in [lo, hi))."""
     worker = worker or uuid.uuid4().hex[:12]
+    freeze_once()  # the process's startup heap (imports, compiled templates) leaves the collector's walks
     stats = TickStats()
     chunks = 0
     with session_factory() as session:  # late provider events: earlier `outcome_unknown` failures were sent

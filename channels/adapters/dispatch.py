@@ -148,6 +148,28 @@ class Dispatcher:
                 self._executor = ThreadPoolExecutor(self.concurrency, thread_name_prefix=self.provider)
             return self._executor
 
+    def _fan_out(self, messages: Sequence[OutgoingMessage],
+                 one: Callable[[OutgoingMessage], DeliveryResult | None]) -> list[DeliveryResult | None]:
+        """`one` over every message on up to `concurrency` pool threads, results in order. Each thread
+        takes the next index until none is left: one task per thread rather than a Future per message
+        (a Future, its Condition and a queue hand-off per message cost ~6% of a tick's CPU)."""
+        results: list[DeliveryResult | None] = [None] * len(messages)
+        indexes = iter(range(len(messages)))
+        take = threading.Lock()
+
+        def drain() -> None:
+            while True:
+                with take:
+                    i = next(indexes, None)
+                if i is None:
+                    return
+                results[i] = one(messages[i])
+
+        pool = self._pool()
+        for task in [pool.submit(drain) for _ in range(min(self.concurrency, len(messages)))]:
+            task.result()  # re-raises what escaped `one` (it catches the attempt's own errors)
+        return results
+
     def run(self, messages: Sequence[OutgoingMessage], attempt: Callable[[OutgoingMessage], Attempt]) -> list[DeliveryResult]:
         """One result per message in order, unless a configuration failure stopped the run."""
         stop = threading.Event()
@@ -217,7 +239,7 @@ class Dispatcher:
         if self.concurrency == 1 or len(messages) <= 1:
             results = [one(m) for m in messages]
         else:
-            results = list(self._pool().map(one, messages))
+            results = self._fan_out(messages, one)
         if failure:
             first = failure[0]
             raise ProviderConfigError(
