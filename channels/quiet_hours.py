@@ -8,6 +8,7 @@ resolves to the first instant after the gap; one in a fall-back overlap to its f
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,6 +52,7 @@ class UnknownTimeZone(ValueError):
     pass
 
 
+@lru_cache(maxsize=1024)  # per message in the gate; an unknown name raises and is not cached
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
