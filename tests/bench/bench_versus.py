@@ -147,16 +147,23 @@ def _fake_figures(counts: Mapping[str, Any]) -> dict[str, Any]:
             "rejected": counts["rejected"], "cpu_us_per_request": counts["cpu_us_per_request"]}
 
 
+def _measured_tick(url: str, env: dict[str, str], fakes: LeanFakes, processes: int, chunk: int,
+                   warm: bool) -> dict[str, Any]:
+    """loyalflow's tick on `url` (after an unmeasured warm-up day if asked), with the fake's counts."""
+    if warm:
+        warm_up(url, env, chunk)
+    fakes.reset()
+    ours = run_loyalflow(url, processes, env, chunk)
+    ours["fake"] = _fake_figures(fakes.counts())
+    return ours
+
+
 def run_pair(source: Path, folder: Path, fakes: LeanFakes, processes: int, concurrency: int,
              chunk: int, warm: bool = False) -> dict[str, Any]:
     db = fresh_copy(source, folder)
     url = f"sqlite:///{db}"
     with environment(fakes.environment(concurrency)) as env:
-        if warm:
-            warm_up(url, env, chunk)
-        fakes.reset()
-        ours = run_loyalflow(url, processes, env, chunk)
-        ours["fake"] = _fake_figures(fakes.counts())
+        ours = _measured_tick(url, env, fakes, processes, chunk, warm)
         fakes.reset()
         theirs = run_competent(url, fakes.url, env, since=NOW if warm else None)
         theirs["fake"] = _fake_figures(fakes.counts())
@@ -175,11 +182,7 @@ def run_on_postgres(source: Path, fakes: LeanFakes, processes: int, concurrency:
             return None
         url, load_s = loaded
         with environment(fakes.environment(concurrency)) as env:
-            if warm:
-                warm_up(url, env, chunk)
-            fakes.reset()
-            ours = run_loyalflow(url, processes, env, chunk)
-            ours["fake"] = _fake_figures(fakes.counts())
+            ours = _measured_tick(url, env, fakes, processes, chunk, warm)
         ours["load_s"] = round(load_s, 1)
         return ours
 
