@@ -298,8 +298,8 @@ START, END = "<!-- bench_versus:start -->", "<!-- bench_versus:end -->"
 
 def results_markdown(runs: list[dict[str, Any]], command: str, png: str) -> str:
     lines = [START, "## loyalflow against the competent script", "",
-             f"Produced by `{command}` on {runs[-1]['cpus']} shared CPUs (load average {runs[-1]['load_avg']} at the "
-             "end; other jobs were running, figures are noisy). SQLite, one tick of points-expiring and win-back, "
+             f"Produced by `{command}` on {runs[-1]['cpus']} CPUs (load average {runs[-1]['load_avg']} at the "
+             "end, the benchmark's own threads included; compare it with the CPU count before trusting msg/s). SQLite, one tick of points-expiring and win-back, "
              "the lean fake answering after 20 ms; each side in processes of its own, paired on the same database.", "",
              "| members | messages | loyalflow msg/s | competent msg/s | ratio | loyalflow CPU µs/msg | competent CPU "
              "µs/msg | loyalflow peak RSS MiB | competent peak RSS MiB | fake CPU µs/req | duplicates |",
