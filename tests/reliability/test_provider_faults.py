@@ -100,11 +100,19 @@ def test_thirty_percent_faults_on_a_loaded_machine_deliver_each_message_exactly_
     assert rec.duplicates == 0, "a message reached the provider twice"
     assert rec.sent_not_received == 0 and rec.received_not_sent == 0 and rec.unknown_received == 0
     assert rec.open_rows == 0 and rec.missing_rows == 0
-    assert rec.ledger == Counter({"sent": members - len(bad), "failed": len(bad)}), "a message was lost"
     with Session(sqlite_engine) as s:
         failed = s.execute(select(Send.recipient_id, Send.reason).where(Send.status == SendStatus.failed)).all()
-    assert {f"m{rid}@example.com" for rid, _ in failed} == bad
-    assert {reason for _, reason in failed} == {"400"}, "a permanent failure must keep the provider's reason"
+    refused = {f"m{rid}@example.com" for rid, reason in failed if reason == "400"}
+    unknown = {f"m{rid}@example.com" for rid, reason in failed if reason == "outcome_unknown"}
+    # SendGrid's documented worst case (journeys/settle.py): on a loaded host a refusal (429/500/400) can
+    # answer after the client stopped waiting; SendGrid has no lookup and sends no event for it, so after
+    # the hold it is failed `outcome_unknown`: visible, never resent, and (asserted above) never a message
+    # the provider took. Anything else failed, open or missing is a lost message.
+    assert rec.unknown_not_received == len(unknown) <= 0.01 * members, "too many outcomes left unknown"
+    assert {reason for _, reason in failed} <= {"400", "outcome_unknown"}, "a failure lost the provider's reason"
+    assert refused <= bad <= refused | unknown, "a permanent failure must keep the provider's reason"
+    assert rec.ledger == Counter({"sent": members - len(refused) - len(unknown),
+                                  "failed": len(refused) + len(unknown)}), "a message was lost"
 
 
 def test_a_late_refusal_is_failed_outcome_unknown_never_resent(sqlite_engine: Engine) -> None:
