@@ -8,9 +8,9 @@ resolves to the first instant after the gap; one in a fall-back overlap to its f
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import lru_cache
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 
