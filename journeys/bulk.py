@@ -35,13 +35,12 @@ def instant_writer(session: Session) -> Any:
     def write(value: datetime | None) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None:
+        zone = value.tzinfo
+        if zone is None:
             raise ValueError(f"naive datetime {value.isoformat()} given where an aware instant is required")
-        naive = value.astimezone(UTC).replace(tzinfo=None)
-        if not sqlite:
-            return naive
-        return (f"{naive.year:04d}-{naive.month:02d}-{naive.day:02d} "
-                f"{naive.hour:02d}:{naive.minute:02d}:{naive.second:02d}.{naive.microsecond:06d}")
+        naive = (value if zone is UTC else value.astimezone(UTC)).replace(tzinfo=None)
+        # SQLAlchemy's SQLite text form, "YYYY-MM-DD HH:MM:SS.ffffff" (isoformat: C, half the f-string's cost)
+        return naive.isoformat(" ", "microseconds") if sqlite else naive
 
     return write
 

@@ -12,14 +12,17 @@ transition are the second, independent guard against a double send.
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
+from sqlalchemy.types import NullType
 
 from journeys.bulk import id_in, instant_writer, update_by_id
 from journeys.conditions import Condition, Scope
@@ -31,8 +34,8 @@ from journeys.program import Instruction, Jump, JumpUnless, program_of
 from journeys.send_time import wall_time
 from journeys.services import Services
 from journeys.settle import upgrade_from_events
-from journeys.state import Advance, Done, EnrollmentRow, Outcome, Park, State
 from journeys.startup_heap import freeze_once
+from journeys.state import Advance, Done, EnrollmentRow, Outcome, Park, State
 from journeys.stats import TickStats
 from journeys.table_stats import refresh_stale
 from journeys.timing import (
@@ -62,7 +65,8 @@ def claim(session: Session, journey: str, now: datetime, limit: int, worker: str
                Enrollment.due_at <= now, free)
     if id_range is not None:
         due = and_(due, Enrollment.id >= id_range[0], Enrollment.id < id_range[1])
-    candidates = select(Enrollment.id).where(due).order_by(Enrollment.id).limit(limit)
+    # oldest due first, in the order of ix_enrollments_journey_due: a range scan that stops at `limit`
+    candidates = select(Enrollment.id).where(due).order_by(Enrollment.due_at, Enrollment.id).limit(limit)
     if session.get_bind().dialect.name == "postgresql":
         candidates = candidates.with_for_update(skip_locked=True)
     ids = session.execute(
@@ -85,7 +89,7 @@ def _next_send_deadline(journey: Journey, state: State) -> datetime | None:
         if isinstance(instr, Wait):
             return None
         if isinstance(instr, Send):
-            return deadline(instr.stale or journey.stale, state.context, parse_instant(state.row.enrolled_at) or state.due)
+            return deadline(instr.stale or journey.stale, state.context, state.row.enrolled_at)
     return None
 
 
@@ -121,17 +125,27 @@ def _step(journey: Journey, state: State, instr: Instruction, truths: dict[int, 
     return Advance(to=len(state.program))
 
 
+# the instants and the context as the driver returns them (SQLite: text), parsed below: SQLAlchemy's
+# SQLite DateTime processor is a regex per value and its JSON processor wraps json.loads (~8 µs a row in all)
 _COLUMNS = (Enrollment.id, Enrollment.journey_version, Enrollment.recipient_kind, Enrollment.recipient_id,
-            Enrollment.enrolled_at, Enrollment.step_index, Enrollment.due_at, Enrollment.context, Enrollment.status,
-            Enrollment.exit_reason, Enrollment.variant)
+            type_coerce(Enrollment.enrolled_at, NullType), Enrollment.step_index, type_coerce(Enrollment.due_at, NullType),
+            type_coerce(Enrollment.context, NullType), Enrollment.status, Enrollment.exit_reason, Enrollment.variant)
+
+
+def _context(raw: Any) -> dict[str, Any] | None:
+    """An enrollment's context as stored: JSON text on SQLite, already decoded by psycopg."""
+    return json.loads(raw) if isinstance(raw, (str, bytes)) else raw
 
 
 def _load(session: Session, journey: Journey, ids: list[int], now: datetime, services: Services, worker: str,
           stats: TickStats) -> tuple[list[EnrollmentRow], list[State], dict[tuple[str, int], Zone]]:
     """The leased enrollments as plain rows (Core select, no ORM identity map), their states and the
     zones their times are computed in (resolved once per chunk; delivery reuses them)."""
-    rows = [EnrollmentRow(*r) for r in session.connection().execute(  # Core: no ORM result machinery
-        select(*_COLUMNS).where(id_in(session, Enrollment.id, ids), Enrollment.lease_owner == worker).order_by(Enrollment.id))]
+    rows = [EnrollmentRow(i, version, kind, rid, parse_instant(enrolled), step, parse_instant(due), _context(ctx),
+                          status, reason, variant)
+            for i, version, kind, rid, enrolled, step, due, ctx, status, reason, variant in session.connection().execute(
+                select(*_COLUMNS).where(id_in(session, Enrollment.id, ids), Enrollment.lease_owner == worker)
+                .order_by(Enrollment.id))]  # Core: no ORM result machinery
     states: list[State] = []
     programs: dict[int, tuple[Instruction, ...] | None] = {}
     for row in rows:
@@ -142,7 +156,7 @@ def _load(session: Session, journey: Journey, ids: list[int], now: datetime, ser
             row.status, row.exit_reason = EnrollmentStatus.failed, "journey_version_retired"
             stats.failed["journey_version_retired"] += 1
             continue
-        states.append(State(row, program, row.step_index, parse_instant(row.due_at) or now))
+        states.append(State(row, program, row.step_index, row.due_at or now))
     zones = resolve(session, [(s.row.recipient_kind, s.row.recipient_id, s.context.get("time_zone")) for s in states],
                     services.default_time_zone)
     for s in states:  # waits count local days in the zone quiet hours use (own, store, default; else UTC)

@@ -91,11 +91,10 @@ def enroll(session: Session, journey: Journey, now: datetime) -> EnrollResult:
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(Enrollment)
     statement = insert.from_select(columns, source).on_conflict_do_nothing(
         index_elements=["journey", "recipient_kind", "recipient_id", "occurrence_key"])
-    before = _counts(session, journey.name)
-    session.execute(statement)
-    after = _counts(session, journey.name)
-    # counted, not taken from rowcount: drivers report -1 for INSERT ... SELECT inside savepoints
-    return EnrollResult(journey.name, after[0] - before[0], after[1] - before[1])
+    # the inserted rows' statuses (not rowcount: drivers report -1 for INSERT ... SELECT inside savepoints;
+    # not a count of the journey's enrollments before and after: that grows with every occurrence ever run)
+    statuses = session.execute(statement.returning(Enrollment.status)).scalars().all()
+    return EnrollResult(journey.name, len(statuses), sum(s is EnrollmentStatus.held_out for s in statuses))
 
 
 def _in_flight_on_earlier_version(journey: Journey, kind: str, recipient_id: Any) -> Any:
@@ -107,11 +106,3 @@ def _in_flight_on_earlier_version(journey: Journey, kind: str, recipient_id: Any
     return (select(earlier.id).where(earlier.recipient_kind == kind, earlier.recipient_id == recipient_id,
                                      earlier.journey == journey.name, earlier.status == EnrollmentStatus.active,
                                      earlier.journey_version < journey.version).exists())
-
-
-def _counts(session: Session, journey: str) -> tuple[int, int]:
-    """(enrollments, held out) of a journey."""
-    total, held = session.execute(select(
-        func.count(), func.coalesce(func.sum(case((Enrollment.status == EnrollmentStatus.held_out, 1), else_=0)), 0),
-    ).where(Enrollment.journey == journey)).one()
-    return int(total), int(held)

@@ -48,7 +48,7 @@ class Enrollment(Base):
         UniqueConstraint("journey", "recipient_kind", "recipient_id", "occurrence_key",
                          name="uq_enrollments_occurrence"),
         Index("ix_enrollments_due", "status", "due_at"),
-        Index("ix_enrollments_journey_status", "journey", "status"),
+        Index("ix_enrollments_journey_due", "journey", "due_at", "id"),  # the claim (journeys/engine.py)
         Index("ix_enrollments_member", "recipient_kind", "recipient_id", "journey", "status"),
     )
 

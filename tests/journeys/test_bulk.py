@@ -46,6 +46,36 @@ def test_update_by_id_sets_each_row_its_own_values_and_the_fixed_ones(engine: En
         assert {(e.step_index, e.lease_owner, e.updated_at) for e in untouched} == {(0, "w", NOW)}
 
 
+def test_instants_written_in_bulk_are_stored_as_the_orm_stores_them(engine: Engine) -> None:
+    """A due_at written by the chunk's bulk UPDATE must compare (in SQL, as text on SQLite) with one the ORM
+    wrote: same instants given in UTC, in another zone and with no microseconds store identical values."""
+    from zoneinfo import ZoneInfo
+
+    from sqlalchemy import text
+
+    instants = [NOW + timedelta(microseconds=123), NOW.astimezone(ZoneInfo("America/New_York")),
+                datetime(2027, 3, 28, 1, 30, 5, tzinfo=ZoneInfo("Europe/Paris"))]
+    with Session(engine) as s:
+        rows = _enrollments(s, 2 * len(instants))
+        instant = instant_writer(s)
+        for row, value in zip(rows[:len(instants)], instants):
+            row.due_at = value  # the ORM's own write (UTCDateTime)
+        s.commit()
+        update_by_id(s, "enrollments", [("due_at", "timestamp")],
+                     [(instant(value), row.id) for row, value in zip(rows[len(instants):], instants)])
+        s.commit()
+        stored = [s.execute(text("SELECT CAST(due_at AS VARCHAR(40)) FROM enrollments WHERE id = :i"), {"i": r.id}).scalar()
+                  for r in rows]
+        assert stored[:len(instants)] == stored[len(instants):]
+        assert [s.get(Enrollment, r.id).due_at for r in rows[len(instants):]] == instants
+    try:
+        instant(datetime(2026, 1, 1))
+    except ValueError as exc:
+        assert "naive datetime" in str(exc)
+    else:
+        raise AssertionError("a naive datetime was written")
+
+
 def test_update_by_id_leaves_rows_the_condition_excludes(engine: Engine) -> None:
     with Session(engine) as s:
         rows = _enrollments(s, 3)
