@@ -11,6 +11,7 @@ renders share. Attribute names starting with `_` are refused when the template c
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
 from jinja2 import Environment, StrictUndefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment
@@ -18,8 +19,26 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from templates.formatting import FILTERS
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+class _Sandbox(ImmutableSandboxedEnvironment):
+    """`member.first_name` on a plain dict, the commonest lookup in a message: the sandbox tries the
+    attribute, catches the AttributeError, then takes the item (5% of a send's CPU in exceptions).
+    For a plain dict and a name that is no dict attribute that is the item, so it is taken at once;
+    everything else (`d.items`, objects, unsafe names) goes the sandbox's own way."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass  # the sandbox's own way: undefined, which StrictUndefined turns into an error
+        return super().getattr(obj, attribute)
+
+
 def _make(autoescape: bool) -> Environment:
-    env = ImmutableSandboxedEnvironment(
+    env = _Sandbox(
         autoescape=autoescape,
         undefined=StrictUndefined,
         keep_trailing_newline=False,

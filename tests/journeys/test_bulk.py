@@ -4,11 +4,13 @@ as executemany and IN lists; both must leave the same rows."""
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from audiences.id_lists import text_in
 from journeys.bulk import id_in, instant_writer, update_by_id
 from journeys.dsl import Journey, email, send
 from journeys.ledger import reserve
@@ -92,6 +94,14 @@ def test_id_in_selects_exactly_the_listed_ids(engine: Engine) -> None:
         wanted = [rows[1].id, rows[4].id, 10_000]
         assert sorted(s.scalars(select(Enrollment.id).where(id_in(s, Enrollment.id, wanted)))) == wanted[:2]
         assert list(s.scalars(select(Enrollment.id).where(id_in(s, Enrollment.id, [])))) == []
+        # one parameter whatever the length: more ids than SQLite takes bound variables (32,766 by default)
+        cap = 40_000
+        if engine.dialect.name == "sqlite":
+            cap = s.connection().connection.driver_connection.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        many = list(range(10_000, 10_001 + cap)) + [rows[0].id]
+        assert list(s.scalars(select(Enrollment.id).where(id_in(s, Enrollment.id, many)))) == [rows[0].id]
+        journeys = ["bulk_test", "o'brien", "x" * 70]
+        assert s.scalar(select(func.count()).where(text_in(s, Enrollment.journey, journeys))) == 6
 
 
 def test_reserve_inserts_a_row_per_enrollment_once_and_keeps_existing_ones(engine: Engine) -> None:

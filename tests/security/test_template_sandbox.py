@@ -55,3 +55,27 @@ def test_loyalflow_check_templates_reports_the_escape_and_exits_nonzero(tmp_path
     out, err = capsys.readouterr()
     assert exited.value.code == 1 and not marker.exists()
     assert f"{path.relative_to(tmp_path)}:5:" in out + err and "Traceback" not in out + err
+
+
+def test_the_dict_fast_path_answers_as_the_sandbox_does() -> None:
+    """templates.environment takes a plain dict's item at once; every answer must be the sandbox's own."""
+    from jinja2 import StrictUndefined, UndefinedError
+    from jinja2.exceptions import SecurityError
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    reference = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+    ctx = {"member": {"first_name": "Ada", "items": "a key named like a method", "tier": {"name": "Gold"}},
+           "points": 1200, "nested": [{"code": "X1"}]}
+    for source in ("{{ member.first_name }} {{ member.tier.name }}", "{{ member['items'] }}",
+                   "{{ member.items() | list | length }}", "{{ nested[0].code }}", "{{ member.get('first_name') }}",
+                   "{{ points.real }}"):
+        expected = reference.from_string(source).render(ctx)
+        assert html_env().from_string(source).render(ctx) == expected, source
+    for source in ("{{ member.missing }}", "{{ member.tier.missing }}"):
+        with pytest.raises(UndefinedError):
+            html_env().from_string(source).render(ctx)
+    for source in ("{{ member.update }}", "{{ member.items.__self__ }}"):  # a mutator, an internal: refused
+        with pytest.raises(SecurityError):
+            reference.from_string(source).render(ctx)
+        with pytest.raises(SecurityError):
+            html_env().from_string(source).render(ctx)
