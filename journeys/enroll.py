@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, case, cast, func, literal, literal_column, select
+from sqlalchemy import String, case, cast, func, literal, literal_column, select, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.types import NullType
 
 from audiences.queries import get_audience
 from journeys import send_time, variants
@@ -93,8 +94,8 @@ def enroll(session: Session, journey: Journey, now: datetime) -> EnrollResult:
         index_elements=["journey", "recipient_kind", "recipient_id", "occurrence_key"])
     # the inserted rows' statuses (not rowcount: drivers report -1 for INSERT ... SELECT inside savepoints;
     # not a count of the journey's enrollments before and after: that grows with every occurrence ever run)
-    statuses = session.execute(statement.returning(Enrollment.status)).scalars().all()
-    return EnrollResult(journey.name, len(statuses), sum(s is EnrollmentStatus.held_out for s in statuses))
+    statuses = session.execute(statement.returning(type_coerce(Enrollment.status, NullType))).scalars().all()
+    return EnrollResult(journey.name, len(statuses), statuses.count(EnrollmentStatus.held_out.value))
 
 
 def _in_flight_on_earlier_version(journey: Journey, kind: str, recipient_id: Any) -> Any:
