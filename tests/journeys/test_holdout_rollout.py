@@ -186,3 +186,21 @@ def test_sql_buckets_equal_python_for_ids_near_int4_limit(engine: Engine) -> Non
     assert abs(result.enrolled / len(HIGH_IDS) - ROLLOUT / 100) < 4 * sigma
     with sessionmaker(engine)() as session:
         assert session.scalar(select(func.count()).select_from(Enrollment)) == result.enrolled
+
+
+def test_enrollment_reports_what_it_inserted_on_both_databases(engine: Engine) -> None:
+    """The counts come from the INSERT's RETURNING (the rows it made), not from counting the journey's rows."""
+    insert_members(engine, range(1, 2_001))
+    with sessionmaker(engine)() as session:
+        first = enroll(session, TEST_JOURNEY, NOW)
+        session.commit()
+    statuses = _statuses(engine)
+    assert (first.enrolled, first.held_out) == (len(statuses), sum(s is EnrollmentStatus.held_out for s in statuses.values()))
+    assert first.held_out > 0 and first.enrolled > first.held_out
+    insert_members(engine, range(2_001, 3_001))  # newcomers: only they are counted by the next run
+    with sessionmaker(engine)() as session:
+        second = enroll(session, TEST_JOURNEY, NOW + timedelta(hours=1))
+        session.commit()
+    after = _statuses(engine)
+    assert second.enrolled == len(after) - len(statuses) > 0
+    assert second.held_out == sum(s is EnrollmentStatus.held_out for i, s in after.items() if i > 2_000)
