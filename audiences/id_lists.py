@@ -2,7 +2,7 @@
 
 A chunk's 5,000 ids as an IN list are 5,000 bound parameters, each named, typed, rendered into the
 statement by SQLAlchemy and parsed by the database (6 ms of client CPU a statement on SQLite, and
-SQLite refuses more than 32,766). On PostgreSQL `column = ANY(:ids)` is one array; on SQLite
+a default SQLite build refuses more than 32,766). On PostgreSQL `column = ANY(:ids)` is one array; on SQLite
 `column IN (SELECT value FROM json_each(:ids))` is one JSON text, searched by the column's index.
 Used by every per-chunk query of the engine, the ledger and the gate.
 """
@@ -23,19 +23,17 @@ def on_postgresql(session: Session) -> bool:
 
 
 def id_in(session: Session, column: Any, ids: Iterable[int]) -> ColumnElement[bool]:
-    """`column IN ids`; on PostgreSQL `column = ANY(:ids)`."""
-    if on_postgresql(session):
-        return column == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))  # type: ignore[no-any-return]
-    return column.in_(_json_values(json.dumps([int(i) for i in ids])))  # type: ignore[no-any-return]
+    """`column IN ids`: on PostgreSQL `column = ANY(:ids)`, on SQLite a JSON array through json_each."""
+    return _one_parameter(session, column, [int(i) for i in ids], Integer)
 
 
 def text_in(session: Session, column: Any, values: Iterable[str]) -> ColumnElement[bool]:
     """The same for text values (addresses)."""
+    return _one_parameter(session, column, [str(v) for v in values], String)
+
+
+def _one_parameter(session: Session, column: Any, values: list[Any], element: Any) -> ColumnElement[bool]:
     if on_postgresql(session):
-        return column == any_(bindparam(None, list(values), type_=ARRAY(String)))  # type: ignore[no-any-return]
-    return column.in_(_json_values(json.dumps([str(v) for v in values])))  # type: ignore[no-any-return]
-
-
-def _json_values(array: str) -> Any:
-    """SQLite: the values of a JSON array, as a subquery."""
-    return select(func.json_each(bindparam(None, array, type_=String)).table_valued("value").c.value)
+        return column == any_(bindparam(None, values, type_=ARRAY(element)))  # type: ignore[no-any-return]
+    array = func.json_each(bindparam(None, json.dumps(values), type_=String)).table_valued("value")
+    return column.in_(select(array.c.value))  # type: ignore[no-any-return]

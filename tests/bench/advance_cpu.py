@@ -21,8 +21,7 @@ from typing import Any
 
 from tests.bench.bench_versus import NOW, SEED
 from tests.bench.pipeline_data import cached_sqlite, fresh_copy
-
-JOURNEYS = ("points_expiring", "win_back")
+from tests.bench.tick_worker import JOURNEYS
 
 
 def measure(members: int) -> dict[str, Any]:
